@@ -1,0 +1,92 @@
+/**
+ * Every error this library throws. Each has a stable string `code` (public API: renaming one is a
+ * major version), says in its message what the app should do next, and keeps the underlying
+ * error (an MSAL `ServerError`, a Redis error) as `cause`. Messages never carry a token, a code,
+ * a secret or a verifier.
+ */
+
+/** All error codes, for `switch (error.code)`. */
+export type ErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_CODE_ALREADY_REDEEMED'
+  | 'ERR_CODE_EXPIRED'
+  | 'ERR_REDEMPTION_OUTCOME_UNKNOWN'
+  | 'ERR_LOCK_TIMEOUT'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_PARTITION_MISMATCH'
+  | 'ERR_CLOSED';
+
+/** Base class: `name` is the subclass name, `code` is stable, `cause` is the original error. */
+export abstract class MsalDistributedCacheError extends Error {
+  static readonly code: ErrorCode;
+  abstract readonly code: ErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = this.constructor.name;
+  }
+}
+
+/**
+ * A duplicate redemption of an authorization code that we cannot answer with tokens: its binding
+ * (PKCE verifier or `binding`) does not match the first redemption's, or the code was redeemed
+ * outside this library's control. Restart the sign-in from /authorize.
+ */
+export class CodeAlreadyRedeemedError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_CODE_ALREADY_REDEEMED';
+  readonly code = 'ERR_CODE_ALREADY_REDEEMED';
+}
+
+/** The authorization code expired (AADSTS70008). Restart the sign-in from /authorize. */
+export class CodeExpiredError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_CODE_EXPIRED';
+  readonly code = 'ERR_CODE_EXPIRED';
+}
+
+/**
+ * The token request for a code failed in a way that leaves open whether the server redeemed it
+ * (a dropped connection, a timeout). The code is not sent again; restart from /authorize.
+ */
+export class RedemptionOutcomeUnknownError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_REDEMPTION_OUTCOME_UNKNOWN';
+  readonly code = 'ERR_REDEMPTION_OUTCOME_UNKNOWN';
+}
+
+/** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */
+export class LockTimeoutError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_LOCK_TIMEOUT';
+  readonly code = 'ERR_LOCK_TIMEOUT';
+}
+
+/** The store (Keyv or the lock store) failed or did not answer in time. Check its connection. */
+export class StoreUnavailableError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_STORE_UNAVAILABLE';
+  readonly code = 'ERR_STORE_UNAVAILABLE';
+}
+
+/**
+ * A write would put one account's tokens into a partition that holds another's. This points at a
+ * bug in how partition keys are chosen; nothing was written.
+ */
+export class PartitionMismatchError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_PARTITION_MISMATCH';
+  readonly code = 'ERR_PARTITION_MISMATCH';
+}
+
+/** The object was closed; create a new one. */
+export class ClosedError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_CLOSED';
+  readonly code = 'ERR_CLOSED';
+}
+
+/** A bad argument: a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`. */
+export class InvalidArgumentError extends TypeError {
+  readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
+
+  constructor(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE', message: string) {
+    super(message);
+    this.name = 'InvalidArgumentError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,2 @@
+// Public entry point `msal-distributed-cache` (barrel only).
+export * from './errors';
