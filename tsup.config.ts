@@ -1,6 +1,6 @@
 import { defineConfig } from 'tsup';
 
-// Ships ESM (.mjs) and CommonJS (.cjs), each with its own declarations, like @azure/msal-node.
+// Ships ESM (.mjs, .d.mts) and CommonJS (.js, .d.ts), each with its own declarations, like @azure/msal-node.
 export default defineConfig({
   entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
   format: ['esm', 'cjs'],
@@ -10,5 +10,4 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
-  outExtension: ({ format }) => (format === 'esm' ? { js: '.mjs', dts: '.d.mts' } : { js: '.cjs', dts: '.d.cts' }),
 });

@@ -2,7 +2,7 @@
  * Signed JWTs for the fake Entra ID (ES256): id tokens MSAL reads claims from, and access tokens
  * an API can verify and pass on to on-behalf-of.
  */
-import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 const base64url = (value: Buffer | string): string => Buffer.from(value).toString('base64url');
@@ -48,7 +48,7 @@ export class JwtSigner {
 
   /** The public key as a JWKS document. */
   jwks(): { keys: Record<string, unknown>[] } {
-    const jwk = createPublicKey(this.publicKey).export({ format: 'jwk' });
+    const jwk = this.publicKey.export({ format: 'jwk' });
     return { keys: [{ ...jwk, kid: this.keyId, use: 'sig', alg: 'ES256' }] };
   }
 }
