@@ -44,16 +44,16 @@ describe('FakeEntraId', () => {
         auth: { ...entra.msalConfig().auth, knownAuthorities: [], cloudDiscoveryMetadata: body },
       });
       const result = await app.acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] });
-      expect(result.accessToken).toBeTruthy();
+      expect(result!.accessToken).toBeTruthy();
       expect(entra.requestCount('instance-discovery')).toBeGreaterThan(0);
     });
 
     it('publishes a JWKS that verifies the tokens it signs', async () => {
       const jwks = (await (await fetch(`${entra.authority}/discovery/v2.0/keys`)).json()) as {
-        keys: (JsonWebKey & { kid: string; alg: string })[];
+        keys: (import('node:crypto').JsonWebKey & { kid: string; alg: string })[];
       };
       expect(jwks.keys[0]?.alg).toBe('ES256');
-      const { accessToken } = await newApp().acquireTokenByClientCredential({ scopes: ['https://jwks.example.test/.default'] });
+      const { accessToken } = (await newApp().acquireTokenByClientCredential({ scopes: ['https://jwks.example.test/.default'] }))!;
       const [header, payload, signature] = accessToken.split('.') as [string, string, string];
       expect(JSON.parse(Buffer.from(header, 'base64url').toString()).kid).toBe(jwks.keys[0]!.kid);
       const key = createPublicKey({ key: jwks.keys[0]!, format: 'jwk' });
@@ -226,7 +226,7 @@ describe('FakeEntraId', () => {
       const before = entra.tokenCallCount({ grantType: 'client_credentials' });
       const first = await app.acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] });
       const second = await app.acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] });
-      expect(second.accessToken).toBe(first.accessToken);
+      expect(second!.accessToken).toBe(first!.accessToken);
       expect(entra.tokenCallCount({ grantType: 'client_credentials' })).toBe(before + 1);
     });
 
@@ -240,7 +240,7 @@ describe('FakeEntraId', () => {
         oboAssertion: user.accessToken,
         scopes: ['https://graph.example.test/User.Read'],
       });
-      expect(entra.verifyAccessToken(result.accessToken)).toMatchObject({ oid: entra.registeredUsers[0]!.oid });
+      expect(entra.verifyAccessToken(result!.accessToken)).toMatchObject({ oid: entra.registeredUsers[0]!.oid });
       expect(entra.tokenCallCount({ grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer' })).toBeGreaterThan(0);
     });
 
