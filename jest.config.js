@@ -7,4 +7,5 @@ module.exports = {
   globalSetup: '<rootDir>/__tests__/setup/global-setup.ts',
   globalTeardown: '<rootDir>/__tests__/setup/global-teardown.ts',
   testTimeout: 60000,
+  reporters: ['default', '<rootDir>/__tests__/setup/summary-reporter.js'],
 };
