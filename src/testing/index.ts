@@ -7,3 +7,4 @@ export { createTestCertificateAuthority, issueLoopbackServerCertificate } from '
 export type { CertificateAndKey } from './certificates';
 export { trustCertificateAuthority } from './trust';
 export { RedisServer, findFreePort } from './redis-server';
+export { PostgresServer } from './postgres-server';
