@@ -1,2 +1,12 @@
 // Public entry point `msal-distributed-cache` (barrel only).
 export * from './errors';
+export type * from './events';
+export { DistributedTokenCache } from './cache/distributed-token-cache';
+export type { DistributedTokenCacheOptions } from './cache/distributed-token-cache';
+export { PartitionKey } from './cache/partition-key';
+export type { PartitionKind } from './cache/partition-key';
+export { MemoryLockStore } from './lock/memory-lock-store';
+export { withLock } from './lock/lock-store';
+export type { Lease, LockOptions, LockStore } from './lock/lock-store';
+export { DistributedClientApplication } from './client/distributed-client-application';
+export type { DistributedClientApplicationOptions, DistributedSilentFlowRequest } from './client/distributed-client-application';

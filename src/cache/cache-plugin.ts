@@ -1,0 +1,62 @@
+/**
+ * The MSAL ICachePlugin bound to one partition. Before MSAL touches its cache, it loads the
+ * partition; after MSAL changed it, it writes the partition back (compare-and-set and merge).
+ * For code redemption the partition is not known in advance: it is taken from the account that
+ * MSAL writes, and nothing is read before (an empty key is never read or written).
+ */
+import type { ICachePlugin, TokenCacheContext } from '@azure/msal-node';
+import { PartitionMismatchError } from '../errors';
+import { accountIdsIn, parseCacheDocument } from './cache-document';
+import { PartitionKey } from './partition-key';
+import type { PartitionRepository, Snapshot } from './partition-repository';
+
+export class PartitionCachePlugin implements ICachePlugin {
+  private snapshot: Snapshot | undefined;
+
+  /**
+   * @param partition - the partition, or `undefined` to take it from the account MSAL writes
+   * @param reuseSnapshot - serve repeated reads from the last snapshot (one operation's client);
+   *   compare-and-set still catches anything that changed in between
+   */
+  constructor(
+    private readonly repository: PartitionRepository,
+    private partition: PartitionKey | undefined,
+    private readonly reuseSnapshot = false,
+  ) {}
+
+  /** The partition this plugin is bound to (after a deferred one was resolved). */
+  get partitionKey(): PartitionKey | undefined {
+    return this.partition;
+  }
+
+  /** The partition's contents as last read or written by this plugin. */
+  get lastSnapshot(): Snapshot | undefined {
+    return this.snapshot;
+  }
+
+  async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
+    if (!this.partition) return;
+    if (!this.snapshot || !this.reuseSnapshot) this.snapshot = await this.repository.read(this.partition);
+    // Always replace MSAL's in-memory state, so data removed from the store does not come back.
+    context.tokenCache.deserialize(JSON.stringify(this.snapshot.document));
+  }
+
+  async afterCacheAccess(context: TokenCacheContext): Promise<void> {
+    if (!context.cacheHasChanged) return;
+    const mine = parseCacheDocument(context.tokenCache.serialize());
+    if (!mine) throw new PartitionMismatchError('MSAL produced a cache this library cannot read; nothing was written');
+    const partition = this.partition ?? partitionOfRedemption(accountIdsIn(mine));
+    this.snapshot = await this.repository.write(partition, this.snapshot, mine);
+    this.partition = partition;
+  }
+}
+
+function partitionOfRedemption(accountIds: string[]): PartitionKey {
+  const distinct = [...new Set(accountIds)];
+  if (distinct.length !== 1) {
+    throw new PartitionMismatchError(
+      `cannot tell which account partition to write: MSAL wrote ${distinct.length} accounts; nothing was written`,
+    );
+  }
+  return PartitionKey.forAccount(distinct[0]!);
+}

@@ -1,0 +1,145 @@
+/**
+ * DistributedTokenCache: MSAL's token cache in any Keyv store, one partition per account (or app,
+ * or on-behalf-of assertion), shared by every instance of the app. Owns the store adapter, the
+ * failure policy and the events; MSAL clients reach it through `plugin()`.
+ */
+import Keyv from 'keyv';
+import type { ICachePlugin } from '@azure/msal-node';
+import { ClosedError, InvalidArgumentError } from '../errors';
+import { SafeEmitter } from '../events';
+import type { TokenCacheEvents } from '../events';
+import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
+import { MemoryLockStore } from '../lock/memory-lock-store';
+import type { LockStore } from '../lock/lock-store';
+import { PartitionCachePlugin } from './cache-plugin';
+import { KeyvPartitionStore } from './keyv-partition-store';
+import { PartitionKey } from './partition-key';
+import { PartitionRepository } from './partition-repository';
+import type { PartitionStore } from './partition-store';
+import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
+
+/** Options of {@link DistributedTokenCache}. */
+export interface DistributedTokenCacheOptions {
+  /**
+   * Where partitions live. With `@keyv/redis`, writes are an atomic compare-and-set in Lua; with
+   * any other Keyv store, they take a lock from `lockStore`. The cache sets `throwOnErrors` on it.
+   * @defaultValue `new Keyv()` (in memory, this process only)
+   */
+  store?: Keyv;
+  /**
+   * Locks for code redemption, and for writes to stores without atomic operations. Share one
+   * (RedisLockStore) between all processes that share the store.
+   * @defaultValue `new MemoryLockStore()`
+   */
+  lockStore?: LockStore;
+  /** Prefix of every key the library writes. @defaultValue `'msal-dc:'` */
+  keyPrefix?: string;
+  /**
+   * Time-to-live of a partition, renewed with every write (tokens are rewritten at least at every
+   * access-token refresh). @defaultValue 90 days, Entra's refresh-token lifetime
+   */
+  partitionTtlMs?: number;
+  /** Deadline of every store call. @defaultValue 2000 */
+  storeTimeoutMs?: number;
+  /** How long a write waits for a partition lock (stores without atomic operations). @defaultValue 5000 */
+  lockWaitTimeoutMs?: number;
+  /**
+   * A read that fails or times out: `'throw'` a `StoreUnavailableError`, or treat it as a `'miss'`
+   * (silent calls then need interaction; client credentials fetch a new token). @defaultValue `'throw'`
+   */
+  readFailure?: 'throw' | 'miss';
+  /**
+   * A write that fails or times out: `'throw'` a `StoreUnavailableError` (the tokens of that call
+   * are lost), or `'ignore'` it (the caller gets its tokens; other instances do not see them).
+   * @defaultValue `'throw'`
+   */
+  writeFailure?: 'throw' | 'ignore';
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A token cache shared by every instance of an app.
+ *
+ * @example
+ * ```ts
+ * import Keyv from 'keyv';
+ * import KeyvRedis from '@keyv/redis';
+ * const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis('redis://localhost:6379') }) });
+ * const app = new ConfidentialClientApplication({ auth, cache: { cachePlugin: cache.plugin(homeAccountId) } });
+ * ```
+ */
+export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
+  /** The lock store (shared with redeem-once). */
+  readonly lockStore: LockStore;
+  /** @internal */
+  readonly repository: PartitionRepository;
+  private readonly partitionStore: PartitionStore;
+  private closed = false;
+
+  /**
+   * @throws TypeError `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` naming the bad option
+   */
+  constructor(options: DistributedTokenCacheOptions = {}) {
+    super();
+    requireObject(options, 'options');
+    const store = options.store ?? new Keyv();
+    if (typeof store?.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function') {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.store" must be a Keyv instance (new Keyv({ store: ... }))');
+    }
+    const lockStore = options.lockStore ?? new MemoryLockStore();
+    if (typeof lockStore?.acquire !== 'function')
+      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.lockStore" must be a LockStore (MemoryLockStore or RedisLockStore)');
+    const storeTimeoutMs = optionalPositiveInteger(options.storeTimeoutMs, 'options.storeTimeoutMs', 2000);
+    const lockWaitTimeoutMs = optionalPositiveInteger(options.lockWaitTimeoutMs, 'options.lockWaitTimeoutMs', 5000);
+    const policy = {
+      keyPrefix: options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128),
+      partitionTtlMs: optionalPositiveInteger(options.partitionTtlMs, 'options.partitionTtlMs', 90 * DAY_MS),
+      readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
+      writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
+    };
+    this.lockStore = lockStore;
+    this.partitionStore = isKeyvRedis(store.store)
+      ? new RedisPartitionStore(store.store, storeTimeoutMs)
+      : new KeyvPartitionStore(store, lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
+    this.repository = new PartitionRepository(this.partitionStore, this, policy);
+  }
+
+  /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
+  get atomicWrites(): boolean {
+    return this.partitionStore instanceof RedisPartitionStore;
+  }
+
+  /**
+   * An MSAL cache plugin bound to one partition, for apps that build their own
+   * `ConfidentialClientApplication` per request. Use one client per partition: a client's
+   * in-memory cache must never hold two users.
+   *
+   * @param partitionKey - a `PartitionKey`, or a homeAccountId; omit it only for
+   *   `acquireTokenByCode`, where the partition is taken from the account MSAL writes
+   * @returns the plugin for `{ cache: { cachePlugin } }`
+   * @throws TypeError `ERR_INVALID_ARG_*` for an empty or malformed key
+   */
+  plugin(partitionKey?: PartitionKey | string): ICachePlugin {
+    this.assertOpen();
+    return new PartitionCachePlugin(this.repository, partitionKey === undefined ? undefined : PartitionKey.from(partitionKey));
+  }
+
+  /** @internal A plugin for one operation of DistributedClientApplication (reads once). */
+  operationPlugin(partitionKey: PartitionKey | undefined): PartitionCachePlugin {
+    this.assertOpen();
+    return new PartitionCachePlugin(this.repository, partitionKey, true);
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.closed) throw new ClosedError('this DistributedTokenCache is closed; create a new one');
+  }
+
+  /** Disconnects the store and closes the lock store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.partitionStore.close(), this.lockStore.close()]);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Partition keys, following Microsoft's guidance for distributed token caches: one partition per
+ * account (homeAccountId) for user flows, per app and tenant for client credentials, and per hash
+ * of the incoming assertion for on-behalf-of. A key is never empty; in storage it appears only as
+ * a hash.
+ */
+import { InvalidArgumentError } from '../errors';
+import { sha256Hex, shortHash } from '../internal/hash';
+import { requireNonEmptyString } from '../internal/validate';
+
+/** What a partition holds. */
+export type PartitionKind = 'account' | 'app' | 'obo';
+
+/** The key of one partition of the token cache. */
+export class PartitionKey {
+  private constructor(
+    /** What the partition holds. */
+    readonly kind: PartitionKind,
+    /** For `account`: the homeAccountId that every entry must belong to. */
+    readonly homeAccountId: string | undefined,
+    /** The full key, for example `account:<homeAccountId>`. */
+    readonly value: string,
+  ) {}
+
+  /**
+   * The partition of one signed-in account.
+   *
+   * @param homeAccountId - MSAL's `AccountInfo.homeAccountId` (`<oid>.<tenantId>`)
+   * @throws TypeError `ERR_INVALID_ARG_*` for an empty or non-string id
+   */
+  static forAccount(homeAccountId: string): PartitionKey {
+    requireNonEmptyString(homeAccountId, 'homeAccountId', 512);
+    return new PartitionKey('account', homeAccountId, `account:${homeAccountId}`);
+  }
+
+  /** The partition of an app's own tokens (client credentials) in one tenant. */
+  static forApp(clientId: string, tenantId: string): PartitionKey {
+    requireNonEmptyString(clientId, 'clientId', 512);
+    requireNonEmptyString(tenantId, 'tenantId', 512);
+    return new PartitionKey('app', undefined, `app:${clientId}:${tenantId.toLowerCase()}`);
+  }
+
+  /** The partition of on-behalf-of tokens for one incoming assertion (stored as its SHA-256). */
+  static forOnBehalfOf(clientId: string, assertion: string): PartitionKey {
+    requireNonEmptyString(clientId, 'clientId', 512);
+    requireNonEmptyString(assertion, 'oboAssertion', 64 * 1024);
+    return new PartitionKey('obo', undefined, `obo:${clientId}:${sha256Hex(assertion)}`);
+  }
+
+  /** Accepts a `PartitionKey`, or a string taken as a homeAccountId (msal-node's convention). */
+  static from(key: PartitionKey | string, name = 'partitionKey'): PartitionKey {
+    if (key instanceof PartitionKey) return key;
+    if (typeof key !== 'string')
+      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a PartitionKey or a homeAccountId string`);
+    return PartitionKey.forAccount(key);
+  }
+
+  /** The hash that names this partition in storage, events and errors. */
+  get hash(): string {
+    return shortHash(this.value);
+  }
+}

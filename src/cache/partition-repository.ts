@@ -1,0 +1,168 @@
+/**
+ * Reads and writes whole partitions: validates what the store returns (a bad entry is a miss plus
+ * an event, never a crash), guards partition isolation, and turns compare-and-set conflicts into
+ * 3-way merges so that concurrent writers all survive. Applies the store-failure policy.
+ */
+import { randomBytes } from 'node:crypto';
+import { MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
+import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events';
+import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
+import type { CacheDocument } from './cache-document';
+import { mergeCacheDocuments, withoutOrphans } from './merge';
+import type { PartitionKey } from './partition-key';
+import { versionOf } from './partition-store';
+import type { PartitionStore, ReadResult } from './partition-store';
+
+/** A partition as read or written: its version (`''` = absent) and its validated contents. */
+export interface Snapshot {
+  version: string;
+  document: CacheDocument;
+}
+
+export interface RepositoryPolicy {
+  keyPrefix: string;
+  partitionTtlMs: number;
+  readFailure: 'throw' | 'miss';
+  writeFailure: 'throw' | 'ignore';
+}
+
+/** Compare-and-set rounds before a write gives up; each lost round means another write landed. */
+const MAX_WRITE_ATTEMPTS = 32;
+
+export class PartitionRepository {
+  constructor(
+    private readonly store: PartitionStore,
+    private readonly events: SafeEmitter<TokenCacheEvents>,
+    private readonly policy: RepositoryPolicy,
+  ) {}
+
+  storageKey(partition: PartitionKey): string {
+    // The hash tag keeps each partition's keys in one Redis Cluster slot.
+    return `${this.policy.keyPrefix}cache:{${partition.hash}}`;
+  }
+
+  /** Reads a partition; a missing or unusable one is an empty snapshot. */
+  async read(partition: PartitionKey): Promise<Snapshot> {
+    let result: ReadResult;
+    try {
+      result = await this.store.read(this.storageKey(partition));
+    } catch (error) {
+      const failure = asStoreError(error);
+      const outcome = this.policy.readFailure === 'miss' ? 'treated-as-miss' : 'thrown';
+      this.events.safeEmit('store:error', {
+        operation: 'read',
+        partitionHash: partition.hash,
+        code: failure.code,
+        outcome,
+        error: failure,
+      });
+      if (outcome === 'thrown') throw failure;
+      return { version: '', document: emptyDocument() };
+    }
+    const snapshot = this.decode(partition, result);
+    this.events.safeEmit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: partition.hash });
+    return snapshot;
+  }
+
+  /**
+   * Writes `mine` over `base`, merging with whatever another writer stored in between.
+   *
+   * @returns the snapshot now stored (empty when the partition was deleted)
+   * @throws PartitionMismatchError when `mine` holds another account's data (nothing is written)
+   */
+  async write(partition: PartitionKey, base: Snapshot | undefined, mine: CacheDocument): Promise<Snapshot> {
+    assertBelongs(partition, mine);
+    try {
+      return await this.compareAndSetLoop(partition, base ?? { version: '', document: emptyDocument() }, mine);
+    } catch (error) {
+      if (error instanceof PartitionMismatchError) throw error;
+      const failure = asStoreError(error);
+      const outcome = this.policy.writeFailure === 'ignore' ? 'ignored' : 'thrown';
+      this.events.safeEmit('store:error', {
+        operation: 'write',
+        partitionHash: partition.hash,
+        code: failure.code,
+        outcome,
+        error: failure,
+      });
+      if (outcome === 'thrown') throw failure;
+      return base ?? { version: '', document: emptyDocument() };
+    }
+  }
+
+  private async compareAndSetLoop(partition: PartitionKey, base: Snapshot, mine: CacheDocument): Promise<Snapshot> {
+    const accountPartition = partition.kind === 'account';
+    let next = accountPartition ? withoutOrphans(mine) : mine;
+    let expected = base.version;
+    let baseDocument = base.document;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const deleting = isEmptyDocument(next);
+      const version = deleting ? '' : newVersion();
+      const record = deleting ? null : { version, partition: partition.hash, cache: JSON.stringify(next) };
+      const result = await this.store.compareAndSet(this.storageKey(partition), expected, record, this.policy.partitionTtlMs);
+      if (result.ok) {
+        this.events.safeEmit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
+        return { version, document: next };
+      }
+      this.events.safeEmit('cache:conflict', { partitionHash: partition.hash });
+      const theirs = this.decode(partition, result.current);
+      next = mergeCacheDocuments(baseDocument, next, theirs.document, accountPartition);
+      this.events.safeEmit('cache:merge', { partitionHash: partition.hash });
+      baseDocument = theirs.document;
+      expected = theirs.version;
+    }
+    throw new StoreUnavailableError(
+      `partition ${partition.hash} (hash) changed under ${MAX_WRITE_ATTEMPTS} consecutive writes; retry the operation`,
+    );
+  }
+
+  /** Validates a stored record; anything unusable is an empty snapshot that the next write replaces. */
+  private decode(partition: PartitionKey, result: ReadResult): Snapshot {
+    const version = versionOf(result);
+    const corrupt = (reason: CacheCorruptEvent['reason']): Snapshot => {
+      this.events.safeEmit('cache:corrupt', { partitionHash: partition.hash, reason });
+      return { version, document: emptyDocument() };
+    };
+    if (result.kind === 'absent') return { version: '', document: emptyDocument() };
+    if (result.kind === 'corrupt') return corrupt(result.reason);
+    if (result.record.partition !== partition.hash) return corrupt('foreign-partition');
+    const document = parseCacheDocument(result.record.cache);
+    if (!document) return corrupt('unparsable');
+    if (!belongs(partition, document)) return corrupt('foreign-account');
+    return { version, document };
+  }
+}
+
+function newVersion(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** Partition isolation: an account partition holds only that account, an app partition none. */
+function belongs(partition: PartitionKey, document: CacheDocument): boolean {
+  const ids = homeAccountIdsIn(document);
+  switch (partition.kind) {
+    case 'account':
+      return [...ids].every((id) => id === partition.homeAccountId);
+    case 'app':
+      return ids.size === 0;
+    case 'obo':
+      return ids.size <= 1;
+  }
+}
+
+function assertBelongs(partition: PartitionKey, document: CacheDocument): void {
+  if (!belongs(partition, document)) {
+    throw new PartitionMismatchError(
+      `refusing to write partition ${partition.hash} (hash): it would hold another account's tokens; nothing was written. Each operation must use the partition of its own account`,
+    );
+  }
+}
+
+/** Keeps our typed errors (lock timeout, closed); anything else from a store is StoreUnavailableError. */
+function asStoreError(error: unknown): MsalDistributedCacheError {
+  if (error instanceof MsalDistributedCacheError) return error;
+  return new StoreUnavailableError(
+    `the token store failed: ${error instanceof Error ? error.message : String(error)}; check its connection (see docs/failure-modes.md)`,
+    { cause: error },
+  );
+}

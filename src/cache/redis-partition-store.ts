@@ -1,0 +1,120 @@
+/**
+ * Partition records in Redis, through the node-redis client of a `@keyv/redis` store. Each
+ * partition is one hash (version, partition, cache) under `<keyPrefix>cache:{<partition hash>}`;
+ * writes are a compare-and-set on the version in one Lua script, so no lock is needed.
+ * Keys live outside the Keyv namespace: `keyv.clear()` does not touch them.
+ */
+import { createHash } from 'node:crypto';
+import { withDeadline } from '../internal/deadline';
+import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult } from './partition-store';
+
+/** The subset of a node-redis v5 client (or cluster) that this store uses. */
+export interface RedisScriptingClient {
+  hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
+  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/** The subset of `@keyv/redis`'s KeyvRedis that this store uses. */
+export interface KeyvRedisLike {
+  getClient(): Promise<unknown>;
+  disconnect(force?: boolean): Promise<void>;
+  opts: { dialect?: string };
+}
+
+/** Whether a Keyv store adapter is `@keyv/redis`'s (duck-typed: the package is an optional peer). */
+export function isKeyvRedis(store: unknown): store is KeyvRedisLike {
+  const candidate = store as Partial<KeyvRedisLike> | undefined;
+  return typeof candidate?.getClient === 'function' && candidate.opts?.dialect === 'redis';
+}
+
+// KEYS[1] partition; ARGV: expected version ('' = absent or not ours), new version, partition hash,
+// cache JSON ('' = delete), ttl ms. A value of another type counts as version '' so that the next
+// good write replaces it.
+const COMPARE_AND_SET = `
+local kind = redis.call('TYPE', KEYS[1]).ok
+local current = ''
+if kind == 'hash' then current = redis.call('HGET', KEYS[1], 'version') or '' end
+if current ~= ARGV[1] then
+  if kind ~= 'hash' then return {0, current, false, false, kind} end
+  local fields = redis.call('HMGET', KEYS[1], 'partition', 'cache')
+  return {0, current, fields[1], fields[2], kind}
+end
+if ARGV[4] == '' or kind ~= 'hash' then redis.call('DEL', KEYS[1]) end
+if ARGV[4] == '' then return {1} end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'partition', ARGV[3], 'cache', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1}
+`;
+const COMPARE_AND_SET_SHA = createHash('sha1').update(COMPARE_AND_SET).digest('hex');
+
+export class RedisPartitionStore implements PartitionStore {
+  constructor(
+    private readonly store: KeyvRedisLike,
+    private readonly storeTimeoutMs: number,
+  ) {}
+
+  private async client(): Promise<RedisScriptingClient> {
+    return (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
+  }
+
+  async read(storageKey: string): Promise<ReadResult> {
+    const client = await this.client();
+    let fields: (string | null)[];
+    try {
+      fields = await withDeadline(client.hmGet(storageKey, ['version', 'partition', 'cache']), this.storeTimeoutMs, 'Redis HMGET');
+    } catch (error) {
+      if (isWrongType(error)) return { kind: 'corrupt', version: '', reason: 'wrong-type' };
+      throw error;
+    }
+    return toReadResult(fields);
+  }
+
+  async compareAndSet(
+    storageKey: string,
+    expectedVersion: string,
+    next: PartitionRecord | null,
+    ttlMs: number,
+  ): Promise<CompareAndSetResult> {
+    const client = await this.client();
+    const options = {
+      keys: [storageKey],
+      arguments: [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)],
+    };
+    const run = async (): Promise<unknown> => {
+      try {
+        return await client.evalSha(COMPARE_AND_SET_SHA, options);
+      } catch (error) {
+        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+        return client.eval(COMPARE_AND_SET, options);
+      }
+    };
+    const reply = (await withDeadline(run(), this.storeTimeoutMs, 'Redis compare-and-set')) as [
+      number,
+      (string | undefined)?,
+      (string | null | undefined)?,
+      (string | null | undefined)?,
+      (string | undefined)?,
+    ];
+    if (reply[0] === 1) return { ok: true };
+    const [, version = '', partition = null, cache = null, kind] = reply;
+    if (kind !== 'hash' && kind !== 'none') return { ok: false, current: { kind: 'corrupt', version: '', reason: 'wrong-type' } };
+    return { ok: false, current: toReadResult([version || null, partition, cache]) };
+  }
+
+  async close(): Promise<void> {
+    await this.store.disconnect();
+  }
+}
+
+function toReadResult([version, partition, cache]: (string | null | undefined)[]): ReadResult {
+  if (!version && !partition && !cache) return { kind: 'absent' };
+  if (!version || typeof partition !== 'string' || typeof cache !== 'string')
+    return { kind: 'corrupt', version: version ?? '', reason: 'wrong-shape' };
+  return { kind: 'found', record: { version, partition, cache } };
+}
+
+function isWrongType(error: unknown): boolean {
+  const cause = (error as { cause?: unknown })?.cause ?? error;
+  return String((cause as Error)?.message).startsWith('WRONGTYPE');
+}
