@@ -1,0 +1,111 @@
+// The Keyv stores the token cache claims to support, each with raw access for assertions and for
+// planting corrupt entries: in-memory Keyv, Redis through @keyv/redis, PostgreSQL through @keyv/postgres.
+import { randomUUID } from 'node:crypto';
+import Keyv from 'keyv';
+import KeyvRedis, { createClient } from '@keyv/redis';
+import KeyvPostgres from '@keyv/postgres';
+import { PostgresServer } from '../../src/testing';
+
+export type CorruptVariant = 'random-bytes' | 'truncated-json' | 'wrong-shape' | 'wrong-format';
+
+export interface StoreFixture {
+  name: string;
+  /** A Keyv for one app instance (instances of one test share the underlying data). */
+  newKeyv(): Keyv;
+  /** Whether the stored record exists. */
+  exists(storageKey: string): Promise<boolean>;
+  /** Epoch ms at which the record expires. */
+  expiresAt(storageKey: string): Promise<number | undefined>;
+  /** Copies the raw record from one key to another (the "another partition's blob" attack). */
+  copy(fromKey: string, toKey: string): Promise<void>;
+  /** Replaces the record with something that is not one. */
+  corrupt(storageKey: string, variant: CorruptVariant): Promise<void>;
+  /** Closes what the fixture itself opened. */
+  close(): Promise<void>;
+}
+
+const CORRUPT_VALUES: Record<CorruptVariant, unknown> = {
+  'random-bytes': '\u0000\u00ff\u00fe garbage \u0007',
+  'truncated-json': '{"format":"msal-distributed-cache/1","version":"v1","partition":"p","cache":"{\\"Account\\":{',
+  'wrong-shape': { format: 'msal-distributed-cache/1', version: 'v1', partition: 42, cache: ['not', 'a', 'string'] },
+  'wrong-format': { format: 'someone-else/9', version: 'v1', partition: 'p', cache: '{}' },
+};
+
+function keyvFixture(name: string, newKeyv: () => Keyv, close: () => Promise<void>): StoreFixture {
+  const probe = newKeyv();
+  return {
+    name,
+    newKeyv,
+    exists: async (key) => (await probe.get(key)) !== undefined,
+    expiresAt: async (key) => ((await probe.get(key, { raw: true })) as { expires?: number } | undefined)?.expires,
+    copy: async (from, to) => {
+      await probe.set(to, await probe.get(from));
+    },
+    corrupt: async (key, variant) => {
+      await probe.set(key, CORRUPT_VALUES[variant]);
+    },
+    close,
+  };
+}
+
+export function memoryStore(): StoreFixture {
+  const shared = new Keyv();
+  return keyvFixture(
+    'in-memory Keyv',
+    () => shared,
+    async () => undefined,
+  );
+}
+
+export async function postgresStore(): Promise<StoreFixture> {
+  const server = await PostgresServer.start();
+  const table = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  // @keyv/postgres shares one pool per process: every Keyv here uses the same one, closed once.
+  const keyvs: Keyv[] = [];
+  const newKeyv = (): Keyv => {
+    const keyv = new Keyv({ store: new KeyvPostgres({ uri: server.url, table }) });
+    keyvs.push(keyv);
+    return keyv;
+  };
+  return keyvFixture('PostgreSQL (@keyv/postgres)', newKeyv, async () => {
+    await keyvs[0]?.disconnect();
+    await server.stop();
+  });
+}
+
+export async function redisStore(): Promise<StoreFixture> {
+  const url = process.env.REDIS_URL!;
+  const raw = createClient({ url });
+  await raw.connect();
+  const keyvs: Keyv[] = [];
+  return {
+    name: 'Redis (@keyv/redis)',
+    newKeyv: () => {
+      const keyv = new Keyv({ store: new KeyvRedis(url) });
+      keyvs.push(keyv);
+      return keyv;
+    },
+    exists: async (key) => (await raw.exists(key)) === 1,
+    expiresAt: async (key) => {
+      const ttl = await raw.pTTL(key);
+      return ttl > 0 ? Date.now() + ttl : undefined;
+    },
+    copy: async (from, to) => {
+      await raw.hSet(to, await raw.hGetAll(from));
+    },
+    corrupt: async (key, variant) => {
+      await raw.del(key);
+      const value = CORRUPT_VALUES[variant];
+      if (typeof value === 'string') await raw.set(key, value);
+      else
+        await raw.hSet(
+          key,
+          Object.fromEntries(Object.entries(value as object).map(([field, v]) => [field, typeof v === 'string' ? v : JSON.stringify(v)])),
+        );
+    },
+    close: async () => {
+      await Promise.all(keyvs.map((keyv) => keyv.disconnect()));
+      raw.destroy();
+    },
+  };
+}
