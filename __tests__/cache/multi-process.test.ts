@@ -1,0 +1,102 @@
+// Claims about several app instances, tested with several OS processes sharing Redis.
+import { randomUUID } from 'node:crypto';
+import Keyv from 'keyv';
+import KeyvRedis from '@keyv/redis';
+import { DistributedClientApplication, DistributedTokenCache } from '../../src';
+import { AppInstanceProcess } from '../helpers/app-instance-process';
+import { startFakeEntraId } from '../helpers/entra';
+import type { FakeEntraId, FakeUser } from '../../src/testing';
+
+const redirectUri = 'https://app.example.test/auth/callback';
+const PROCESSES = 4;
+const SCOPES_EACH = 10;
+
+describe('several processes sharing one Redis', () => {
+  let entra: FakeEntraId;
+  let keyPrefix: string;
+  let instances: AppInstanceProcess[];
+  let local: { app: DistributedClientApplication; cache: DistributedTokenCache };
+
+  beforeAll(async () => {
+    entra = await startFakeEntraId();
+  });
+  afterAll(() => entra.close());
+  beforeEach(async () => {
+    keyPrefix = `multi-${randomUUID()}:`;
+    instances = await Promise.all(Array.from({ length: PROCESSES }, () => AppInstanceProcess.start(entra, keyPrefix)));
+    const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(process.env.REDIS_URL!) }), keyPrefix });
+    local = { cache, app: new DistributedClientApplication(entra.msalConfig(), { cache }) };
+  });
+  afterEach(async () => {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await local.cache.close();
+  });
+
+  function newUser(): FakeUser {
+    const user = { oid: randomUUID(), name: 'Multi Process', username: `${randomUUID().slice(0, 8)}@example.test` };
+    entra.addUser(user);
+    return user;
+  }
+
+  it(`no lost updates: ${PROCESSES} processes, one user, ${SCOPES_EACH} distinct scopes each, at once: all ${PROCESSES * SCOPES_EACH} access tokens survive`, async () => {
+    const user = newUser();
+    const homeAccountId = entra.homeAccountIdOf(user);
+    await local.app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes: ['User.Read'] });
+    const scopesOf = (process: number): string[] =>
+      Array.from({ length: SCOPES_EACH }, (_, index) => `https://p${process}.example.test/scope${index}`);
+
+    const results = await Promise.all(
+      instances.map((instance, process) =>
+        instance.call('all', { calls: scopesOf(process).map((scope) => ({ op: 'silent', args: { homeAccountId, scopes: [scope] } })) }),
+      ),
+    );
+    for (const result of results) {
+      expect(result.ok).toBe(true);
+      expect((result.value as { status: string }[]).map((entry) => entry.status)).toEqual(Array(SCOPES_EACH).fill('fulfilled'));
+    }
+
+    const callsBefore = entra.tokenCallCount();
+    for (let process = 0; process < PROCESSES; process++) {
+      for (const scope of scopesOf(process)) {
+        expect((await local.app.acquireTokenSilent({ homeAccountId, scopes: [scope] })).fromCache).toBe(true);
+      }
+    }
+    expect(entra.tokenCallCount()).toBe(callsBefore);
+  });
+
+  it('tokens written by one process are used by another without a token-endpoint call', async () => {
+    const user = newUser();
+    const homeAccountId = entra.homeAccountIdOf(user);
+    const signIn = await instances[0]!.call('signIn', { code: entra.mintCode({ redirectUri, user }), redirectUri, scopes: ['User.Read'] });
+    expect(signIn.ok).toBe(true);
+    const callsBefore = entra.tokenCallCount();
+    const silent = await instances[1]!.call('silent', { homeAccountId, scopes: ['User.Read'] });
+    expect(silent.value).toMatchObject({
+      fromCache: true,
+      homeAccountId,
+      accessToken: (signIn.value as { accessToken: string }).accessToken,
+    });
+    expect(entra.tokenCallCount()).toBe(callsBefore);
+  });
+
+  it('a removal racing writes from other processes is not undone', async () => {
+    const user = newUser();
+    const homeAccountId = entra.homeAccountIdOf(user);
+    await local.app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes: ['User.Read'] });
+    const writes = instances
+      .slice(1)
+      .map((instance, index) =>
+        instance.call('all', {
+          calls: Array.from({ length: 5 }, (_, scope) => ({
+            op: 'silent',
+            args: { homeAccountId, scopes: [`https://race${index}.example.test/s${scope}`] },
+          })),
+        }),
+      );
+    const removal = instances[0]!.call('remove', { homeAccountId });
+    expect((await removal).ok).toBe(true);
+    await Promise.all(writes);
+    expect(await local.app.getAccountByHomeId(homeAccountId)).toBeNull();
+    await expect(local.app.acquireTokenSilent({ homeAccountId, scopes: ['User.Read'] })).rejects.toThrow();
+  });
+});

@@ -1,0 +1,75 @@
+// Drives __tests__/fixtures/app-instance.ts: one app instance per OS process, for claims about
+// several processes. Calls are JSON lines; every child shares the fake Entra ID and Redis.
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { FakeEntraId } from '../../src/testing';
+import { fixture } from './processes';
+
+export interface CallResult {
+  ok: boolean;
+  value?: unknown;
+  error?: { name?: string; code?: string; errorCode?: string; message?: string };
+}
+
+export class AppInstanceProcess {
+  private nextId = 0;
+  private readonly pending = new Map<number, (result: CallResult) => void>();
+  private stderr = '';
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {}
+
+  static async start(entra: FakeEntraId, keyPrefix: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<AppInstanceProcess> {
+    const { auth } = entra.msalConfig();
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture('app-instance.ts')], {
+      env: {
+        ...process.env,
+        AUTHORITY: auth.authority,
+        CLIENT_ID: auth.clientId,
+        CLIENT_SECRET: auth.clientSecret,
+        KNOWN_AUTHORITY: entra.host,
+        KEY_PREFIX: keyPrefix,
+        ...extraEnv,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const instance = new AppInstanceProcess(child);
+    child.stderr.on('data', (chunk: Buffer) => (instance.stderr += chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      child.once('exit', (code) => reject(new Error(`app instance exited (${code}) before it was ready: ${instance.stderr.slice(-2000)}`)));
+      lines.on('line', (line) => {
+        const message = JSON.parse(line) as { ready?: boolean; id?: number } & CallResult;
+        if (message.ready) return resolve();
+        instance.pending.get(message.id!)?.(message);
+        instance.pending.delete(message.id!);
+      });
+    });
+    return instance;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  call(op: string, args: Record<string, unknown>): Promise<CallResult> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, resolve);
+      this.child.stdin.write(`${JSON.stringify({ id, op, args })}\n`, (error) => error && reject(error));
+    });
+  }
+
+  /** Kills the process with SIGKILL. */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
+  /** Ends the process by closing its stdin and waits for it to exit. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.stdin.end();
+    await exited;
+  }
+}
