@@ -74,7 +74,7 @@ describe.each([
     const user = newUser();
     const { app, cache } = instance();
     const events: [string, unknown][] = [];
-    for (const name of ['cache:hit', 'cache:miss', 'cache:write'] as const) cache.on(name, (event) => events.push([name, event]));
+    for (const name of ['cache:hit', 'cache:miss', 'cache:write'] as const) cache.on(name, (event: unknown) => events.push([name, event]));
     const homeAccountId = entra.homeAccountIdOf(user);
     expect(await app.getAccountByHomeId(homeAccountId)).toBeNull();
     await signIn(app, user);

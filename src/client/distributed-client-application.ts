@@ -14,6 +14,7 @@ import type {
   AuthorizationUrlRequest,
   ClientCredentialRequest,
   Configuration,
+  ICachePlugin,
   OnBehalfOfRequest,
   SilentFlowRequest,
 } from '@azure/msal-node';
@@ -53,7 +54,6 @@ export class DistributedClientApplication {
   private readonly config: Configuration;
   private readonly authorityMetadata: AuthorityMetadataCache;
   private readonly silentFlights = new SingleFlight<AuthenticationResult>();
-  private stateless: ConfidentialClientApplication | undefined;
   private closed = false;
 
   /**
@@ -83,8 +83,7 @@ export class DistributedClientApplication {
   /** Builds the URL of the authorization request (no cache is involved). */
   async getAuthCodeUrl(request: AuthorizationUrlRequest): Promise<string> {
     this.assertOpen();
-    this.stateless ??= new ConfidentialClientApplication(this.config);
-    return this.stateless.getAuthCodeUrl(request);
+    return (await this.buildClient(undefined, request.authority)).getAuthCodeUrl(request);
   }
 
   /**
@@ -172,14 +171,20 @@ export class DistributedClientApplication {
   /** A fresh MSAL client whose cache is exactly one partition, with discovery already done. */
   private async clientFor(partition: PartitionKey | undefined, requestAuthority: string | undefined) {
     const plugin = this.cache.operationPlugin(partition);
+    return { client: await this.buildClient(plugin, requestAuthority), plugin };
+  }
+
+  private async buildClient(
+    cachePlugin: ICachePlugin | undefined,
+    requestAuthority: string | undefined,
+  ): Promise<ConfidentialClientApplication> {
     const authority = requestAuthority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
     const metadata = this.config.auth.authorityMetadata ? undefined : await this.authorityMetadata.get(authority);
-    const client = new ConfidentialClientApplication({
+    return new ConfidentialClientApplication({
       ...this.config,
       auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
-      cache: { ...this.config.cache, cachePlugin: plugin },
+      ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
     });
-    return { client, plugin };
   }
 
   private assertOpen(): void {

@@ -1,0 +1,76 @@
+// DistributedClientApplication: MSAL's methods, one partition-bound MSAL client per operation.
+import { randomUUID } from 'node:crypto';
+import { CryptoProvider, InteractionRequiredAuthError } from '@azure/msal-node';
+import { ClosedError, DistributedClientApplication, DistributedTokenCache } from '../../src';
+import { startFakeEntraId } from '../helpers/entra';
+import type { FakeEntraId } from '../../src/testing';
+
+const redirectUri = 'https://app.example.test/auth/callback';
+const scopes = ['User.Read'];
+
+describe('DistributedClientApplication', () => {
+  let entra: FakeEntraId;
+  let app: DistributedClientApplication;
+  beforeEach(async () => {
+    entra = await startFakeEntraId();
+    app = new DistributedClientApplication(entra.msalConfig(), { cache: new DistributedTokenCache() });
+  });
+  afterEach(async () => {
+    await app.cache.close();
+    await entra.close();
+  });
+
+  it('discovers the authority once: no discovery request per operation', async () => {
+    const pkce = await new CryptoProvider().generatePkceCodes();
+    const url = await app.getAuthCodeUrl({ redirectUri, scopes, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256' });
+    const { code } = await entra.authorize(url);
+    const signIn = await app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: pkce.verifier });
+    for (let round = 0; round < 5; round++) {
+      await app.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes, forceRefresh: true });
+      await app.acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] });
+      await app.acquireTokenOnBehalfOf({ oboAssertion: signIn.accessToken, scopes: ['https://graph.example.test/User.Read'] });
+      await app.getAccountByHomeId(signIn.account!.homeAccountId);
+    }
+    expect(entra.requestCount('openid-configuration')).toBe(1);
+    expect(entra.requestCount('instance-discovery')).toBe(0);
+  });
+
+  it('acquireTokenSilent by homeAccountId or by account gives the same cached token', async () => {
+    const signIn = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+    const byId = await app.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes });
+    const byAccount = await app.acquireTokenSilent({ account: signIn.account!, scopes });
+    expect([byId.accessToken, byAccount.accessToken]).toEqual([signIn.accessToken, signIn.accessToken]);
+  });
+
+  it('acquireTokenSilent for an unknown account throws InteractionRequiredAuthError', async () => {
+    await expect(app.acquireTokenSilent({ homeAccountId: `${randomUUID()}.${entra.tenantId}`, scopes })).rejects.toBeInstanceOf(
+      InteractionRequiredAuthError,
+    );
+  });
+
+  it('concurrent identical silent refreshes in one process share one token request', async () => {
+    const signIn = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+    const before = entra.tokenCallCount({ grantType: 'refresh_token' });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        app.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes, forceRefresh: true }),
+      ),
+    );
+    expect(new Set(results.map((result) => result.accessToken)).size).toBe(1);
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(before + 1);
+  });
+
+  it('on-behalf-of tokens are cached per incoming assertion', async () => {
+    const alice = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes: ['api://middle/access'] });
+    const first = await app.acquireTokenOnBehalfOf({ oboAssertion: alice.accessToken, scopes: ['https://graph.example.test/User.Read'] });
+    const again = await app.acquireTokenOnBehalfOf({ oboAssertion: alice.accessToken, scopes: ['https://graph.example.test/User.Read'] });
+    expect(again!.accessToken).toBe(first!.accessToken);
+    expect(again!.fromCache).toBe(true);
+  });
+
+  it('after close() every method throws ClosedError', async () => {
+    await app.close();
+    await expect(app.acquireTokenSilent({ homeAccountId: 'x.y', scopes })).rejects.toBeInstanceOf(ClosedError);
+    await expect(app.getAuthCodeUrl({ redirectUri, scopes })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+});
