@@ -83,16 +83,14 @@ describe('several processes sharing one Redis', () => {
     const user = newUser();
     const homeAccountId = entra.homeAccountIdOf(user);
     await local.app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes: ['User.Read'] });
-    const writes = instances
-      .slice(1)
-      .map((instance, index) =>
-        instance.call('all', {
-          calls: Array.from({ length: 5 }, (_, scope) => ({
-            op: 'silent',
-            args: { homeAccountId, scopes: [`https://race${index}.example.test/s${scope}`] },
-          })),
-        }),
-      );
+    const writes = instances.slice(1).map((instance, index) =>
+      instance.call('all', {
+        calls: Array.from({ length: 5 }, (_, scope) => ({
+          op: 'silent',
+          args: { homeAccountId, scopes: [`https://race${index}.example.test/s${scope}`] },
+        })),
+      }),
+    );
     const removal = instances[0]!.call('remove', { homeAccountId });
     expect((await removal).ok).toBe(true);
     await Promise.all(writes);

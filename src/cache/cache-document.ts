@@ -23,8 +23,11 @@ const REQUIRED_STRING_FIELDS: Record<Section, readonly string[]> = {
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Sections have no prototype: a stored key such as `toString` must never resolve to an inherited member. */
+const section = (): Record<string, CacheEntity> => Object.create(null) as Record<string, CacheEntity>;
+
 export function emptyDocument(): CacheDocument {
-  return { Account: {}, IdToken: {}, AccessToken: {}, RefreshToken: {}, AppMetadata: {} };
+  return { Account: section(), IdToken: section(), AccessToken: section(), RefreshToken: section(), AppMetadata: section() };
 }
 
 export function isEmptyDocument(document: CacheDocument): boolean {

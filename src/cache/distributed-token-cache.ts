@@ -5,7 +5,7 @@
  */
 import Keyv from 'keyv';
 import type { ICachePlugin } from '@azure/msal-node';
-import { ClosedError, InvalidArgumentError } from '../errors';
+import { ClosedError, InvalidArgumentError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import { SafeEmitter } from '../events';
 import type { TokenCacheEvents } from '../events';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
@@ -22,7 +22,8 @@ import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
 export interface DistributedTokenCacheOptions {
   /**
    * Where partitions live. With `@keyv/redis`, writes are an atomic compare-and-set in Lua; with
-   * any other Keyv store, they take a lock from `lockStore`. The cache sets `throwOnErrors` on it.
+   * any other Keyv store, they take a lock from `lockStore` (and the cache sets `throwOnErrors` on
+   * the Keyv, so that store failures are not mistaken for misses).
    * @defaultValue `new Keyv()` (in memory, this process only)
    */
   store?: Keyv;
@@ -83,13 +84,11 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   constructor(options: DistributedTokenCacheOptions = {}) {
     super();
     requireObject(options, 'options');
-    const store = options.store ?? new Keyv();
-    if (typeof store?.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function') {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.store" must be a Keyv instance (new Keyv({ store: ... }))');
-    }
-    const lockStore = options.lockStore ?? new MemoryLockStore();
-    if (typeof lockStore?.acquire !== 'function')
+    const store = options.store === undefined ? new Keyv() : requireKeyv(options.store);
+    const lockStore = options.lockStore === undefined ? new MemoryLockStore() : options.lockStore;
+    if (typeof lockStore?.acquire !== 'function' || typeof lockStore.close !== 'function') {
       throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.lockStore" must be a LockStore (MemoryLockStore or RedisLockStore)');
+    }
     const storeTimeoutMs = optionalPositiveInteger(options.storeTimeoutMs, 'options.storeTimeoutMs', 2000);
     const lockWaitTimeoutMs = optionalPositiveInteger(options.lockWaitTimeoutMs, 'options.lockWaitTimeoutMs', 5000);
     const policy = {
@@ -136,10 +135,38 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     if (this.closed) throw new ClosedError('this DistributedTokenCache is closed; create a new one');
   }
 
-  /** Disconnects the store and closes the lock store. Idempotent. */
+  /**
+   * Disconnects the store and closes the lock store. Idempotent; never hangs on a store that is
+   * down (failures are reported as `store:error` events with `operation: 'close'`).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.partitionStore.close(), this.lockStore.close()]);
+    const results = await Promise.allSettled([this.partitionStore.close(), this.lockStore.close()]);
+    for (const result of results) {
+      if (result.status === 'fulfilled') continue;
+      const error =
+        result.reason instanceof MsalDistributedCacheError
+          ? result.reason
+          : new StoreUnavailableError(`closing the store failed: ${String(result.reason)}`, { cause: result.reason });
+      this.safeEmit('store:error', { operation: 'close', code: error.code, outcome: 'ignored', error });
+    }
   }
+}
+
+/** Duck-typed (a second copy of keyv in node_modules would fail `instanceof`); a bare Map is refused. */
+function requireKeyv(store: unknown): Keyv {
+  const candidate = store as Partial<Keyv> | null;
+  const isKeyv =
+    typeof candidate?.get === 'function' &&
+    typeof candidate.set === 'function' &&
+    typeof candidate.delete === 'function' &&
+    typeof candidate.disconnect === 'function' &&
+    'store' in candidate;
+  if (!isKeyv)
+    throw new InvalidArgumentError(
+      'ERR_INVALID_ARG_TYPE',
+      '"options.store" must be a Keyv instance (new Keyv({ store: ... })), not a bare store or Map',
+    );
+  return store as Keyv;
 }

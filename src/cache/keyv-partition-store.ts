@@ -56,6 +56,6 @@ export class KeyvPartitionStore implements PartitionStore {
   }
 
   async close(): Promise<void> {
-    await this.keyv.disconnect();
+    await withDeadline(this.keyv.disconnect(), this.options.storeTimeoutMs, 'Keyv disconnect');
   }
 }

@@ -28,8 +28,8 @@ export class PartitionKey {
    * @param homeAccountId - MSAL's `AccountInfo.homeAccountId` (`<oid>.<tenantId>`)
    * @throws TypeError `ERR_INVALID_ARG_*` for an empty or non-string id
    */
-  static forAccount(homeAccountId: string): PartitionKey {
-    requireNonEmptyString(homeAccountId, 'homeAccountId', 512);
+  static forAccount(homeAccountId: string, name = 'homeAccountId'): PartitionKey {
+    requireNonEmptyString(homeAccountId, name, 512);
     return new PartitionKey('account', homeAccountId, `account:${homeAccountId}`);
   }
 
@@ -37,14 +37,15 @@ export class PartitionKey {
   static forApp(clientId: string, tenantId: string): PartitionKey {
     requireNonEmptyString(clientId, 'clientId', 512);
     requireNonEmptyString(tenantId, 'tenantId', 512);
-    return new PartitionKey('app', undefined, `app:${clientId}:${tenantId.toLowerCase()}`);
+    // Parts are encoded so that no two (clientId, tenantId) pairs share a key; GUIDs ignore case.
+    return new PartitionKey('app', undefined, `app:${part(clientId)}:${part(tenantId)}`);
   }
 
   /** The partition of on-behalf-of tokens for one incoming assertion (stored as its SHA-256). */
   static forOnBehalfOf(clientId: string, assertion: string): PartitionKey {
     requireNonEmptyString(clientId, 'clientId', 512);
     requireNonEmptyString(assertion, 'oboAssertion', 64 * 1024);
-    return new PartitionKey('obo', undefined, `obo:${clientId}:${sha256Hex(assertion)}`);
+    return new PartitionKey('obo', undefined, `obo:${part(clientId)}:${sha256Hex(assertion)}`);
   }
 
   /** Accepts a `PartitionKey`, or a string taken as a homeAccountId (msal-node's convention). */
@@ -52,7 +53,7 @@ export class PartitionKey {
     if (key instanceof PartitionKey) return key;
     if (typeof key !== 'string')
       throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a PartitionKey or a homeAccountId string`);
-    return PartitionKey.forAccount(key);
+    return PartitionKey.forAccount(key, name);
   }
 
   /** The hash that names this partition in storage, events and errors. */
@@ -60,3 +61,5 @@ export class PartitionKey {
     return shortHash(this.value);
   }
 }
+
+const part = (value: string): string => encodeURIComponent(value.toLowerCase());

@@ -10,6 +10,10 @@ import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult }
 
 /** The subset of a node-redis v5 client (or cluster) that this store uses. */
 export interface RedisScriptingClient {
+  /** node-redis: connected and not reconnecting. */
+  isReady?: boolean;
+  once?(event: 'ready', listener: () => void): unknown;
+  off?(event: 'ready', listener: () => void): unknown;
   hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
@@ -54,8 +58,26 @@ export class RedisPartitionStore implements PartitionStore {
     private readonly storeTimeoutMs: number,
   ) {}
 
+  /**
+   * The connected client. While it (re)connects we wait for 'ready' within the deadline instead of
+   * sending: node-redis would queue the command and replay it after an outage, long after the
+   * caller was told it failed.
+   */
   private async client(): Promise<RedisScriptingClient> {
-    return (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
+    const deadlineAt = Date.now() + this.storeTimeoutMs;
+    const client = (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
+    if (client.isReady !== false) return client;
+    let onReady: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => {
+      onReady = resolve;
+      client.once?.('ready', onReady);
+    });
+    try {
+      await withDeadline(ready, Math.max(1, deadlineAt - Date.now()), 'Redis connect');
+    } finally {
+      client.off?.('ready', onReady);
+    }
+    return client;
   }
 
   async read(storageKey: string): Promise<ReadResult> {
@@ -81,11 +103,14 @@ export class RedisPartitionStore implements PartitionStore {
       keys: [storageKey],
       arguments: [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)],
     };
+    const deadlineAt = Date.now() + this.storeTimeoutMs;
     const run = async (): Promise<unknown> => {
       try {
         return await client.evalSha(COMPARE_AND_SET_SHA, options);
       } catch (error) {
         if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+        // Never send the fallback once the caller has been told the write failed.
+        if (Date.now() >= deadlineAt || client.isReady === false) throw error;
         return client.eval(COMPARE_AND_SET, options);
       }
     };
@@ -102,8 +127,13 @@ export class RedisPartitionStore implements PartitionStore {
     return { ok: false, current: toReadResult([version || null, partition, cache]) };
   }
 
+  /** Graceful disconnect, forced when it cannot finish (a graceful one waits for unanswered commands). */
   async close(): Promise<void> {
-    await this.store.disconnect();
+    try {
+      await withDeadline(this.store.disconnect(), this.storeTimeoutMs, 'Redis disconnect');
+    } catch {
+      await this.store.disconnect(true);
+    }
   }
 }
 

@@ -1,0 +1,218 @@
+// Partition keys: one per account, per app and tenant, per on-behalf-of assertion (hashed).
+import { createHash } from 'node:crypto';
+import { InvalidArgumentError } from '../../src/errors';
+import { PartitionKey } from '../../src/cache/partition-key';
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** Runs `fn` and returns what it threw, or fails the test. */
+function thrownBy(fn: () => unknown): InvalidArgumentError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    return error as InvalidArgumentError;
+  }
+  throw new Error('expected a TypeError, nothing was thrown');
+}
+
+const HOME = '00000000-0000-0000-0000-000000000001.72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT = '11111111-2222-3333-4444-555555555555';
+const ASSERTION = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl';
+
+describe('PartitionKey', () => {
+  describe('values and kinds', () => {
+    it('forAccount is an account key that carries the homeAccountId', () => {
+      const key = PartitionKey.forAccount(HOME);
+
+      expect(key.kind).toBe('account');
+      expect(key.homeAccountId).toBe(HOME);
+      expect(key.value).toBe(`account:${HOME}`);
+    });
+
+    it('forApp is an app key of client id and tenant, without a homeAccountId', () => {
+      const key = PartitionKey.forApp(CLIENT, 'contoso.onmicrosoft.com');
+
+      expect(key.kind).toBe('app');
+      expect(key.homeAccountId).toBeUndefined();
+      expect(key.value).toBe(`app:${CLIENT}:contoso.onmicrosoft.com`);
+    });
+
+    it('forApp lower-cases the tenant, so one tenant spelled two ways is one partition', () => {
+      const upper = PartitionKey.forApp(CLIENT, 'Contoso.OnMicrosoft.COM');
+      const lower = PartitionKey.forApp(CLIENT, 'contoso.onmicrosoft.com');
+
+      expect(upper.value).toBe(`app:${CLIENT}:contoso.onmicrosoft.com`);
+      expect(upper.hash).toBe(lower.hash);
+    });
+
+    it('forOnBehalfOf is an obo key of client id and the SHA-256 of the assertion', () => {
+      const key = PartitionKey.forOnBehalfOf(CLIENT, ASSERTION);
+
+      expect(key.kind).toBe('obo');
+      expect(key.homeAccountId).toBeUndefined();
+      expect(key.value).toBe(`obo:${CLIENT}:${sha256(ASSERTION)}`);
+    });
+
+    it('forOnBehalfOf never holds the raw assertion, in its value or its hash', () => {
+      const key = PartitionKey.forOnBehalfOf(CLIENT, ASSERTION);
+
+      expect(key.value).not.toContain(ASSERTION);
+      expect(key.hash).not.toContain(ASSERTION);
+      expect(JSON.stringify(key)).not.toContain(ASSERTION);
+      for (const part of ASSERTION.split('.')) expect(key.value).not.toContain(part);
+    });
+
+    it('forOnBehalfOf gives different keys for different assertions', () => {
+      expect(PartitionKey.forOnBehalfOf(CLIENT, ASSERTION).value).not.toBe(PartitionKey.forOnBehalfOf(CLIENT, `${ASSERTION}x`).value);
+    });
+  });
+
+  describe('hash', () => {
+    it('is 32 lower-case hex characters, the same for equal keys', () => {
+      const hash = PartitionKey.forAccount(HOME).hash;
+
+      expect(hash).toMatch(/^[0-9a-f]{32}$/);
+      expect(PartitionKey.forAccount(HOME).hash).toBe(hash);
+    });
+
+    it('is the first 128 bits of the SHA-256 of the key value and does not reveal the homeAccountId', () => {
+      const key = PartitionKey.forAccount(HOME);
+
+      expect(key.hash).toBe(sha256(key.value).slice(0, 32));
+      expect(key.hash).not.toContain(HOME.split('.')[0]);
+    });
+
+    it('differs between accounts, apps, tenants, assertions and kinds', () => {
+      const keys = [
+        PartitionKey.forAccount(HOME),
+        PartitionKey.forAccount(`${HOME}0`),
+        PartitionKey.forApp(CLIENT, 'tenant-a'),
+        PartitionKey.forApp(CLIENT, 'tenant-b'),
+        PartitionKey.forApp('other-client', 'tenant-a'),
+        PartitionKey.forOnBehalfOf(CLIENT, ASSERTION),
+        PartitionKey.forOnBehalfOf(CLIENT, 'another-assertion'),
+        // The same text under different kinds:
+        PartitionKey.forAccount('same'),
+        PartitionKey.forApp('same', 'same'),
+      ];
+
+      expect(new Set(keys.map((key) => key.hash)).size).toBe(keys.length);
+    });
+  });
+
+  describe('from', () => {
+    it('returns a PartitionKey as it is', () => {
+      const key = PartitionKey.forApp(CLIENT, 'tenant');
+
+      expect(PartitionKey.from(key)).toBe(key);
+    });
+
+    it('takes a string as a homeAccountId', () => {
+      const key = PartitionKey.from(HOME);
+
+      expect(key.kind).toBe('account');
+      expect(key.homeAccountId).toBe(HOME);
+      expect(key.value).toBe(PartitionKey.forAccount(HOME).value);
+    });
+
+    it.each([
+      ['a number', 42],
+      ['null', null],
+      ['undefined', undefined],
+      ['a plain object shaped like a key', { kind: 'account', homeAccountId: HOME, value: `account:${HOME}` }],
+    ])('refuses %s with ERR_INVALID_ARG_TYPE naming the argument', (_what, value) => {
+      const error = thrownBy(() => PartitionKey.from(value as unknown as string, 'options.partitionKey'));
+
+      expect(error.code).toBe('ERR_INVALID_ARG_TYPE');
+      expect(error.message).toContain('"options.partitionKey"');
+    });
+
+    it('names the argument "partitionKey" by default', () => {
+      expect(thrownBy(() => PartitionKey.from(7 as unknown as string)).message).toContain('"partitionKey"');
+    });
+
+    it('refuses an empty string as an empty homeAccountId', () => {
+      const error = thrownBy(() => PartitionKey.from(''));
+
+      expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(error.message).toContain('"partitionKey"');
+      expect(thrownBy(() => PartitionKey.from('', 'myName')).message).toContain('"myName"');
+    });
+
+    it('gives distinct keys to app partitions whose parts contain the separator', () => {
+      expect(PartitionKey.forApp('a:b', 'c').hash).not.toBe(PartitionKey.forApp('a', 'b:c').hash);
+    });
+
+    it('treats client ids that differ only in case as one app (GUIDs ignore case)', () => {
+      expect(PartitionKey.forApp('ABC', 'T').hash).toBe(PartitionKey.forApp('abc', 't').hash);
+    });
+  });
+
+  describe('argument checks', () => {
+    type Factory = (value: unknown) => PartitionKey;
+    const fields: Array<[string, string, Factory, number]> = [
+      ['forAccount', 'homeAccountId', (value) => PartitionKey.forAccount(value as string), 512],
+      ['forApp', 'clientId', (value) => PartitionKey.forApp(value as string, 'tenant'), 512],
+      ['forApp', 'tenantId', (value) => PartitionKey.forApp(CLIENT, value as string), 512],
+      ['forOnBehalfOf', 'clientId', (value) => PartitionKey.forOnBehalfOf(value as string, ASSERTION), 512],
+      ['forOnBehalfOf', 'oboAssertion', (value) => PartitionKey.forOnBehalfOf(CLIENT, value as string), 64 * 1024],
+    ];
+
+    describe.each(fields)('%s "%s"', (_factory, field, make, maxLength) => {
+      it('accepts a value of exactly the maximum length', () => {
+        expect(make('a'.repeat(maxLength))).toBeInstanceOf(PartitionKey);
+      });
+
+      it('refuses an empty string with ERR_INVALID_ARG_VALUE', () => {
+        const error = thrownBy(() => make(''));
+
+        expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(error.message).toContain(`"${field}"`);
+      });
+
+      it.each([
+        ['a number', 1],
+        ['undefined', undefined],
+        ['null', null],
+        ['an object', { toString: () => 'id' }],
+      ])('refuses %s with ERR_INVALID_ARG_TYPE', (_what, value) => {
+        const error = thrownBy(() => make(value));
+
+        expect(error.code).toBe('ERR_INVALID_ARG_TYPE');
+        expect(error.message).toContain(`"${field}"`);
+      });
+
+      it.each([
+        ['NUL', 'id\u0000'],
+        ['a newline', 'id\nid'],
+        ['a carriage return', 'id\rid'],
+        ['a tab', '\tid'],
+        ['an escape', 'id\u001b[31m'],
+        ['DEL', 'id\u007f'],
+      ])('refuses a value with %s with ERR_INVALID_ARG_VALUE', (_what, value) => {
+        const error = thrownBy(() => make(value));
+
+        expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(error.message).toContain(`"${field}"`);
+        expect(error.message).toContain('control characters');
+      });
+
+      it('refuses a value one character over the maximum with ERR_INVALID_ARG_VALUE', () => {
+        const error = thrownBy(() => make('a'.repeat(maxLength + 1)));
+
+        expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
+        expect(error.message).toContain(`"${field}"`);
+        expect(error.message).toContain(String(maxLength));
+      });
+    });
+
+    it('does not put the refused value into the message (an assertion is a bearer token)', () => {
+      const assertion = `${'a'.repeat(64 * 1024)}SECRET`;
+
+      expect(thrownBy(() => PartitionKey.forOnBehalfOf(CLIENT, assertion)).message).not.toContain('SECRET');
+      expect(thrownBy(() => PartitionKey.forOnBehalfOf(CLIENT, 'SECRET\n')).message).not.toContain('SECRET');
+    });
+  });
+});

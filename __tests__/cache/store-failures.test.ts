@@ -1,0 +1,341 @@
+// Redis failures under the real @azure/msal-node: a paused (SIGSTOP) or killed redis-server of this
+// file's own, the failure policy (readFailure / writeFailure), the 'store:error' events, our own
+// store deadline, and recovery of the same instances once Redis is back.
+import { InteractionRequiredAuthError } from '@azure/msal-node';
+import type { AuthenticationResult } from '@azure/msal-node';
+import KeyvRedis from '@keyv/redis';
+import Keyv from 'keyv';
+import { DistributedClientApplication, DistributedTokenCache, PartitionKey, StoreUnavailableError } from '../../src';
+import type { DistributedTokenCacheOptions, StoreErrorEvent } from '../../src';
+import { RedisServer } from '../../src/testing';
+import type { FakeEntraId } from '../../src/testing';
+import { startFakeEntraId } from '../helpers/entra';
+
+const redirectUri = 'https://app.example.test/auth/callback';
+const scopes = ['User.Read'];
+const appScopes = ['https://graph.example.test/.default'];
+const storeTimeoutMs = 300;
+
+/** The part of node-redis's client (behind KeyvRedis) that these tests watch. */
+interface WatchedRedisClient {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+interface Setup {
+  app: DistributedClientApplication;
+  cache: DistributedTokenCache;
+  keyvRedis: KeyvRedis<unknown>;
+  client: WatchedRedisClient;
+  storeErrors: StoreErrorEvent[];
+}
+
+let entra: FakeEntraId;
+let server: RedisServer;
+let setups: Setup[] = [];
+
+beforeEach(async () => {
+  entra = await startFakeEntraId();
+  server = await RedisServer.start();
+});
+
+afterEach(async () => {
+  server.resume(); // a paused server answers again, so pending commands drain and close() returns
+  try {
+    for (const { cache } of setups) await cache.close();
+  } finally {
+    setups = [];
+    await entra.close();
+    await server.stop();
+  }
+});
+
+/**
+ * A DistributedTokenCache over this test's redis-server, configured the way a user would, and the
+ * app that uses it.
+ *
+ * @param redisOptions - `'configured'`: throwOnConnectError, throwOnErrors, connectionTimeout 500;
+ *   `'default'`: `new KeyvRedis(url)`, which waits forever while Redis is down
+ */
+function createApp(
+  policy: Pick<DistributedTokenCacheOptions, 'readFailure' | 'writeFailure'> = {},
+  redisOptions: 'configured' | 'default' = 'configured',
+): Setup {
+  const keyvRedis =
+    redisOptions === 'configured'
+      ? new KeyvRedis(server.url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 500 })
+      : new KeyvRedis(server.url);
+  const store = new Keyv({ store: keyvRedis });
+  const cache = new DistributedTokenCache({ store, storeTimeoutMs, ...policy });
+  const storeErrors: StoreErrorEvent[] = [];
+  cache.on('store:error', (event) => storeErrors.push(event));
+  const app = new DistributedClientApplication(entra.msalConfig(), { cache });
+  const client = (store.store as KeyvRedis<unknown>).client as unknown as WatchedRedisClient;
+  const setup = { app, cache, keyvRedis, client, storeErrors };
+  setups.push(setup);
+  return setup;
+}
+
+async function signIn(app: DistributedClientApplication): Promise<{ code: string; result: AuthenticationResult }> {
+  const code = entra.mintCode({ redirectUri });
+  const result = await app.acquireTokenByCode({ code, redirectUri, scopes });
+  return { code, result };
+}
+
+/** What `promise` rejected with; fails the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  const outcome = await promise.then(
+    (value) => ({ resolved: true as const, value }),
+    (error: unknown) => ({ resolved: false as const, error }),
+  );
+  if (outcome.resolved) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)?.slice(0, 200)}`);
+  return outcome.error;
+}
+
+/** Waits, one client event at a time, until `done()` holds; bounded by a number of events. */
+async function untilClient(client: WatchedRedisClient, done: () => boolean, events: string[], maxEvents = 50): Promise<void> {
+  for (let seen = 0; seen < maxEvents && !done(); seen++) {
+    await new Promise<void>((resolve) => {
+      const next = (): void => {
+        for (const event of events) client.off(event, next);
+        resolve();
+      };
+      for (const event of events) client.on(event, next);
+    });
+  }
+  if (!done()) throw new Error(`the Redis client did not reach the expected state within ${maxEvents} events`);
+}
+
+/** After a kill: until node-redis has seen the connection drop (commands then wait in its queue). */
+const untilDisconnected = (client: WatchedRedisClient): Promise<void> =>
+  untilClient(client, () => !client.isReady, ['error', 'reconnecting', 'end']);
+
+/** After a restart: until node-redis has reconnected (each failed attempt emits 'error'). */
+const untilReconnected = (client: WatchedRedisClient): Promise<void> => untilClient(client, () => client.isReady, ['ready', 'error']);
+
+function expectStoreUnavailable(error: unknown): asserts error is StoreUnavailableError {
+  expect(error).toBeInstanceOf(StoreUnavailableError);
+  expect((error as StoreUnavailableError).code).toBe('ERR_STORE_UNAVAILABLE');
+}
+
+/** Our deadline, not a node-redis or KeyvRedis error: our message, and no underlying cause. */
+function expectOurDeadline(error: unknown): void {
+  expectStoreUnavailable(error);
+  // Ours, not node-redis's: the deadline (while connecting, we wait for 'ready' rather than queue).
+  expect(error.message).toMatch(new RegExp(`^Redis [\\w -]+ did not answer within ${storeTimeoutMs} ms`));
+  expect(error.cause).toBeUndefined();
+}
+
+/** Every message of an error and its causes. */
+function messagesOf(error: unknown): string {
+  const messages: string[] = [];
+  for (let current = error; current instanceof Error; current = current.cause) messages.push(current.name, current.message);
+  return messages.join('\n');
+}
+
+describe('Redis paused (SIGSTOP)', () => {
+  it('a silent call rejects with StoreUnavailableError by default, emits a thrown read event, and leaks no secret', async () => {
+    const { app, cache, storeErrors } = createApp();
+    const { code, result } = await signIn(app);
+    const homeAccountId = result.account!.homeAccountId;
+    const partition = PartitionKey.forAccount(homeAccountId);
+    const stored = await cache.repository.read(partition);
+    const refreshTokens = Object.values(stored.document.RefreshToken).map((entity) => String(entity.secret));
+    expect(refreshTokens).toHaveLength(1);
+    const refreshCallsBefore = entra.tokenCallCount({ grantType: 'refresh_token' });
+
+    server.pause();
+    const error = await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes }));
+
+    expectStoreUnavailable(error);
+    expect(storeErrors).toEqual([
+      expect.objectContaining({ operation: 'read', outcome: 'thrown', code: 'ERR_STORE_UNAVAILABLE', partitionHash: partition.hash }),
+    ]);
+    expect(storeErrors[0]!.error).toBe(error);
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(refreshCallsBefore); // failed before Entra
+
+    const secrets = [result.accessToken, result.idToken, ...refreshTokens, code, entra.msalConfig().auth.clientSecret];
+    const seen = [messagesOf(error), String(error), JSON.stringify(storeErrors[0], (key, value) => (key === 'error' ? undefined : value))];
+    for (const text of seen) {
+      for (const secret of secrets) {
+        expect(secret.length).toBeGreaterThan(8);
+        expect(text).not.toContain(secret);
+      }
+    }
+  });
+
+  it("readFailure 'miss': a silent call gets MSAL's InteractionRequiredAuthError, and the read event says treated-as-miss", async () => {
+    const { app, storeErrors } = createApp({ readFailure: 'miss' });
+    const { result } = await signIn(app);
+    const homeAccountId = result.account!.homeAccountId;
+
+    server.pause();
+    const error = await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes }));
+
+    expect(error).toBeInstanceOf(InteractionRequiredAuthError);
+    expect(storeErrors).toEqual([
+      expect.objectContaining({
+        operation: 'read',
+        outcome: 'treated-as-miss',
+        code: 'ERR_STORE_UNAVAILABLE',
+        partitionHash: PartitionKey.forAccount(homeAccountId).hash,
+        error: expect.any(StoreUnavailableError),
+      }),
+    ]);
+  });
+
+  it("readFailure 'miss' + writeFailure 'ignore': client credentials still get a token from Entra, and the write event says ignored", async () => {
+    const { app, storeErrors } = createApp({ readFailure: 'miss', writeFailure: 'ignore' });
+    const cached = await app.acquireTokenByClientCredential({ scopes: appScopes }); // now in Redis
+    const before = entra.tokenCallCount({ grantType: 'client_credentials' });
+
+    server.pause();
+    const result = await app.acquireTokenByClientCredential({ scopes: appScopes });
+
+    expect(entra.isAccessTokenValid(result!.accessToken)).toBe(true);
+    expect(result!.accessToken).not.toBe(cached!.accessToken); // the cached one was unreachable
+    expect(entra.tokenCallCount({ grantType: 'client_credentials' })).toBe(before + 1);
+    expect(storeErrors.map(({ operation, outcome, code }) => ({ operation, outcome, code }))).toEqual([
+      { operation: 'read', outcome: 'treated-as-miss', code: 'ERR_STORE_UNAVAILABLE' },
+      { operation: 'write', outcome: 'ignored', code: 'ERR_STORE_UNAVAILABLE' },
+    ]);
+    expect(storeErrors[1]!.error).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it("writeFailure 'throw' (default): a code redemption rejects with StoreUnavailableError after Entra redeemed the code", async () => {
+    const { app, storeErrors } = createApp();
+    await signIn(app); // connected, and the user's partition exists
+    const code = entra.mintCode({ redirectUri });
+
+    server.pause();
+    const error = await rejectionOf(app.acquireTokenByCode({ code, redirectUri, scopes }));
+
+    expectStoreUnavailable(error);
+    expect(entra.tokenCallCount({ code })).toBe(1);
+    expect(storeErrors).toEqual([expect.objectContaining({ operation: 'write', outcome: 'thrown', code: 'ERR_STORE_UNAVAILABLE' })]);
+    expect(storeErrors[0]!.error).toBe(error);
+    expect(messagesOf(error)).not.toContain(code);
+  });
+
+  it("writeFailure 'ignore': a code redemption returns the tokens and emits an ignored write event", async () => {
+    const { app, storeErrors } = createApp({ writeFailure: 'ignore' });
+    await signIn(app); // connected, and the user's partition exists
+    const code = entra.mintCode({ redirectUri });
+
+    server.pause();
+    const result = await app.acquireTokenByCode({ code, redirectUri, scopes });
+
+    expect(entra.isAccessTokenValid(result.accessToken)).toBe(true);
+    expect(result.account?.homeAccountId).toBe(entra.homeAccountIdOf(entra.registeredUsers[0]!));
+    expect(storeErrors).toEqual([
+      expect.objectContaining({
+        operation: 'write',
+        outcome: 'ignored',
+        code: 'ERR_STORE_UNAVAILABLE',
+        partitionHash: PartitionKey.forAccount(result.account!.homeAccountId).hash,
+      }),
+    ]);
+  });
+
+  it("a first connection to a paused Redis gets our deadline, not KeyvRedis's longer connectionTimeout", async () => {
+    server.pause();
+    const { app, storeErrors } = createApp();
+    const homeAccountId = entra.homeAccountIdOf(entra.registeredUsers[0]!);
+
+    const error = await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes }));
+
+    expectOurDeadline(error);
+    expect((error as Error).message).toMatch(/^Redis connect did not answer/);
+    expect(storeErrors).toEqual([expect.objectContaining({ operation: 'read', outcome: 'thrown', error })]);
+  });
+});
+
+describe('Redis killed (SIGKILL) and restarted on the same port', () => {
+  it('calls during the outage reject with ERR_STORE_UNAVAILABLE; afterwards the same instances work again', async () => {
+    const { app, cache, client, storeErrors } = createApp();
+    const { result: before } = await signIn(app);
+    const homeAccountId = before.account!.homeAccountId;
+    const port = server.port;
+
+    await server.kill();
+    const outage = [
+      await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes })),
+      await rejectionOf(app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes })),
+      await rejectionOf(app.acquireTokenByClientCredential({ scopes: appScopes })),
+    ];
+    for (const error of outage) expectStoreUnavailable(error);
+    expect(storeErrors.map(({ operation, outcome }) => `${operation}:${outcome}`)).toEqual(['read:thrown', 'write:thrown', 'read:thrown']);
+
+    await server.restart();
+    expect(server.port).toBe(port);
+    await untilReconnected(client);
+
+    // The restarted server is empty: the user signs in again, through the same app and cache.
+    const { result: after } = await signIn(app);
+    expect(after.account!.homeAccountId).toBe(homeAccountId);
+    const refreshCalls = entra.tokenCallCount({ grantType: 'refresh_token' });
+    const silent = await app.acquireTokenSilent({ homeAccountId, scopes });
+    expect(silent.accessToken).toBe(after.accessToken); // served from Redis, no call to Entra
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(refreshCalls);
+    expect(await app.acquireTokenByClientCredential({ scopes: appScopes })).toMatchObject({ accessToken: expect.any(String) });
+    expect(app.cache).toBe(cache);
+    expect(storeErrors).toHaveLength(3); // nothing failed after the restart
+  });
+});
+
+describe('default `new KeyvRedis(url)` (waits forever while Redis is down): our deadline answers', () => {
+  it('Redis killed after the cache connected: silent and code calls settle with ERR_STORE_UNAVAILABLE', async () => {
+    const { app, client, storeErrors } = createApp({}, 'default');
+    const { result } = await signIn(app);
+    const homeAccountId = result.account!.homeAccountId;
+
+    await server.kill();
+    await untilDisconnected(client); // from here on node-redis queues commands until it reconnects
+
+    const silent = await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes }));
+    const redemption = await rejectionOf(app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes }));
+
+    expectOurDeadline(silent);
+    expectOurDeadline(redemption);
+    expect(storeErrors.map(({ operation, outcome }) => `${operation}:${outcome}`)).toEqual(['read:thrown', 'write:thrown']);
+  });
+
+  it('Redis down before the cache ever connected: silent and code calls settle with ERR_STORE_UNAVAILABLE', async () => {
+    await server.kill();
+    const { app, storeErrors } = createApp({}, 'default');
+    const homeAccountId = entra.homeAccountIdOf(entra.registeredUsers[0]!);
+
+    const silent = await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes }));
+    const redemption = await rejectionOf(app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes }));
+
+    expectOurDeadline(silent);
+    expect((silent as Error).message).toMatch(/^Redis connect did not answer/);
+    expectOurDeadline(redemption);
+    expect(storeErrors.map(({ operation, outcome }) => `${operation}:${outcome}`)).toEqual(['read:thrown', 'write:thrown']);
+  });
+});
+
+describe('after an outage', () => {
+  it('cache.close() settles while Redis is down after a call timed out', async () => {
+    const { app, cache, client, storeErrors } = createApp();
+    await app.acquireTokenByClientCredential({ scopes: appScopes }); // connected
+    await server.kill();
+    await untilDisconnected(client);
+    expectStoreUnavailable(await rejectionOf(app.acquireTokenByClientCredential({ scopes: appScopes })));
+    await cache.close(); // a graceful disconnect would wait forever for the unanswered command
+    expect(storeErrors.map((event) => event.operation)).toContain('read');
+  });
+
+  it('a write that was reported as failed while Redis was down is not replayed after it comes back', async () => {
+    const { app, client } = createApp();
+    await app.acquireTokenByClientCredential({ scopes: appScopes });
+    await server.kill();
+    await untilDisconnected(client);
+    expectStoreUnavailable(await rejectionOf(app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes })));
+    await server.restart();
+    await untilReconnected(client);
+    expect(await app.getAccountByHomeId(entra.homeAccountIdOf(entra.registeredUsers[0]!))).toBeNull();
+  });
+});
