@@ -2,21 +2,10 @@
 // code is ERR_INVALID_ARG_* and whose message names the option; and the SingleFlight helper.
 import Keyv from 'keyv';
 import type { Configuration, ICachePlugin } from '@azure/msal-node';
-import { DistributedClientApplication, DistributedTokenCache, InvalidArgumentError, MemoryLockStore } from '../../src';
+import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore } from '../../src';
 import type { DistributedTokenCacheOptions } from '../../src';
 import { SingleFlight } from '../../src/internal/single-flight';
-
-/** Runs `fn` and returns what it threw, or fails the test. */
-function thrownBy(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TypeError);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    return error as InvalidArgumentError;
-  }
-  throw new Error('expected a TypeError, nothing was thrown');
-}
+import { thrownBy } from '../helpers/assertions';
 
 /** A promise with its resolve and reject functions, to settle work exactly when a test says so. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {

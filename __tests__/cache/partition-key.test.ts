@@ -1,21 +1,9 @@
 // Partition keys: one per account, per app and tenant, per on-behalf-of assertion (hashed).
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError } from '../../src/errors';
 import { PartitionKey } from '../../src/cache/partition-key';
+import { thrownBy } from '../helpers/assertions';
 
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-
-/** Runs `fn` and returns what it threw, or fails the test. */
-function thrownBy(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TypeError);
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    return error as InvalidArgumentError;
-  }
-  throw new Error('expected a TypeError, nothing was thrown');
-}
 
 const HOME = '00000000-0000-0000-0000-000000000001.72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '11111111-2222-3333-4444-555555555555';

@@ -47,16 +47,8 @@ export class PartitionRepository {
     try {
       result = await this.store.read(this.storageKey(partition));
     } catch (error) {
-      const failure = asStoreError(error);
-      const outcome = this.policy.readFailure === 'miss' ? 'treated-as-miss' : 'thrown';
-      this.events.safeEmit('store:error', {
-        operation: 'read',
-        partitionHash: partition.hash,
-        code: failure.code,
-        outcome,
-        error: failure,
-      });
-      if (outcome === 'thrown') throw failure;
+      const failure = this.reportFailure('read', partition, error, this.policy.readFailure === 'miss');
+      if (failure) throw failure;
       return { version: '', document: emptyDocument() };
     }
     const snapshot = this.decode(partition, result);
@@ -76,18 +68,23 @@ export class PartitionRepository {
       return await this.compareAndSetLoop(partition, base ?? { version: '', document: emptyDocument() }, mine);
     } catch (error) {
       if (error instanceof PartitionMismatchError) throw error;
-      const failure = asStoreError(error);
-      const outcome = this.policy.writeFailure === 'ignore' ? 'ignored' : 'thrown';
-      this.events.safeEmit('store:error', {
-        operation: 'write',
-        partitionHash: partition.hash,
-        code: failure.code,
-        outcome,
-        error: failure,
-      });
-      if (outcome === 'thrown') throw failure;
+      const failure = this.reportFailure('write', partition, error, this.policy.writeFailure === 'ignore');
+      if (failure) throw failure;
       return base ?? { version: '', document: emptyDocument() };
     }
+  }
+
+  /** Emits `store:error`; returns the error to throw, or `undefined` when the policy fails open. */
+  private reportFailure(
+    operation: 'read' | 'write',
+    partition: PartitionKey,
+    error: unknown,
+    failOpen: boolean,
+  ): MsalDistributedCacheError | undefined {
+    const failure = asStoreError(error);
+    const outcome = !failOpen ? 'thrown' : operation === 'read' ? 'treated-as-miss' : 'ignored';
+    this.events.safeEmit('store:error', { operation, partitionHash: partition.hash, code: failure.code, outcome, error: failure });
+    return failOpen ? undefined : failure;
   }
 
   private async compareAndSetLoop(partition: PartitionKey, base: Snapshot, mine: CacheDocument): Promise<Snapshot> {
