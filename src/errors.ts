@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'ERR_CODE_ALREADY_REDEEMED'
   | 'ERR_CODE_EXPIRED'
   | 'ERR_REDEMPTION_OUTCOME_UNKNOWN'
+  | 'ERR_REDEMPTION_FAILED'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_PARTITION_MISMATCH'
@@ -51,6 +52,15 @@ export class CodeExpiredError extends MsalDistributedCacheError {
 export class RedemptionOutcomeUnknownError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_REDEMPTION_OUTCOME_UNKNOWN';
   readonly code = 'ERR_REDEMPTION_OUTCOME_UNKNOWN';
+}
+
+/**
+ * A duplicate of a code whose first redemption failed (for example a PKCE mismatch): the code is
+ * not sent again. Restart the sign-in from /authorize.
+ */
+export class RedemptionFailedError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_REDEMPTION_FAILED';
+  readonly code = 'ERR_REDEMPTION_FAILED';
 }
 
 /** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */

@@ -9,4 +9,13 @@ export { MemoryLockStore } from './lock/memory-lock-store';
 export { withLock } from './lock/lock-store';
 export type { Lease, LockOptions, LockStore } from './lock/lock-store';
 export { DistributedClientApplication } from './client/distributed-client-application';
-export type { DistributedClientApplicationOptions, DistributedSilentFlowRequest } from './client/distributed-client-application';
+export type {
+  DistributedAuthorizationCodeRequest,
+  DistributedClientApplicationOptions,
+  DistributedSilentFlowRequest,
+  RedeemOptions,
+} from './client/distributed-client-application';
+export type { RedeemEvent, RedeemEvents } from './redeem/redeem-once';
+export { RedisLockStore } from './lock/redis-lock-store';
+export type { RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
+export type { Claim, ClaimOptions } from './lock/lock-store';

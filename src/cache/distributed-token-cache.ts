@@ -76,6 +76,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   /** @internal */
   readonly repository: PartitionRepository;
   private readonly partitionStore: PartitionStore;
+  private readonly keyPrefix: string;
   private closed = false;
 
   /**
@@ -102,6 +103,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       ? new RedisPartitionStore(store.store, storeTimeoutMs)
       : new KeyvPartitionStore(store, lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     this.repository = new PartitionRepository(this.partitionStore, this, policy);
+    this.keyPrefix = policy.keyPrefix;
   }
 
   /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
@@ -128,6 +130,16 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   operationPlugin(partitionKey: PartitionKey | undefined): PartitionCachePlugin {
     this.assertOpen();
     return new PartitionCachePlugin(this.repository, partitionKey, true);
+  }
+
+  /** @internal A small string record beside the partitions (redeem-once keeps outcomes here). */
+  readRecord(name: string): Promise<string | undefined> {
+    return this.partitionStore.getValue(`${this.keyPrefix}${name}`);
+  }
+
+  /** @internal */
+  writeRecord(name: string, value: string, ttlMs: number): Promise<void> {
+    return this.partitionStore.setValue(`${this.keyPrefix}${name}`, value, ttlMs);
   }
 
   /** @internal */

@@ -55,6 +55,16 @@ export class KeyvPartitionStore implements PartitionStore {
     });
   }
 
+  async getValue(key: string): Promise<string | undefined> {
+    const value: unknown = await withDeadline(this.keyv.get(key), this.options.storeTimeoutMs, 'Keyv get');
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  async setValue(key: string, value: string, ttlMs: number): Promise<void> {
+    const written = await withDeadline(this.keyv.set(key, value, ttlMs), this.options.storeTimeoutMs, 'Keyv set');
+    if (written === false) throw new StoreUnavailableError('Keyv set reported a failed write; check the store (see docs/failure-modes.md)');
+  }
+
   async close(): Promise<void> {
     await withDeadline(this.keyv.disconnect(), this.options.storeTimeoutMs, 'Keyv disconnect');
   }

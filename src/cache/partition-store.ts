@@ -33,6 +33,10 @@ export interface PartitionStore {
    * nothing and returns what is stored now.
    */
   compareAndSet(storageKey: string, expectedVersion: string, next: PartitionRecord | null, ttlMs: number): Promise<CompareAndSetResult>;
+  /** Reads a plain string value (outcome records); `undefined` when absent or not a string. */
+  getValue(key: string): Promise<string | undefined>;
+  /** Writes a plain string value with a time-to-live. */
+  setValue(key: string, value: string, ttlMs: number): Promise<void>;
   /** Releases connections the store owns. */
   close(): Promise<void>;
 }

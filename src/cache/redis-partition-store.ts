@@ -4,19 +4,20 @@
  * writes are a compare-and-set on the version in one Lua script, so no lock is needed.
  * Keys live outside the Keyv namespace: `keyv.clear()` does not touch them.
  */
-import { createHash } from 'node:crypto';
 import { withDeadline } from '../internal/deadline';
+import { RedisScript } from '../internal/redis-script';
+import type { ScriptingClient } from '../internal/redis-script';
 import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult } from './partition-store';
 
 /** The subset of a node-redis v5 client (or cluster) that this store uses. */
-export interface RedisScriptingClient {
+export interface RedisScriptingClient extends ScriptingClient {
   /** node-redis: connected and not reconnecting. */
   isReady?: boolean;
   once?(event: 'ready', listener: () => void): unknown;
   off?(event: 'ready', listener: () => void): unknown;
   hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
-  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
 }
 
 /** The subset of `@keyv/redis`'s KeyvRedis that this store uses. */
@@ -35,7 +36,7 @@ export function isKeyvRedis(store: unknown): store is KeyvRedisLike {
 // KEYS[1] partition; ARGV: expected version ('' = absent or not ours), new version, partition hash,
 // cache JSON ('' = delete), ttl ms. A value of another type counts as version '' so that the next
 // good write replaces it.
-const COMPARE_AND_SET = `
+const COMPARE_AND_SET = new RedisScript(`
 local kind = redis.call('TYPE', KEYS[1]).ok
 local current = ''
 if kind == 'hash' then current = redis.call('HGET', KEYS[1], 'version') or '' end
@@ -49,8 +50,7 @@ if ARGV[4] == '' then return {1} end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'partition', ARGV[3], 'cache', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1}
-`;
-const COMPARE_AND_SET_SHA = createHash('sha1').update(COMPARE_AND_SET).digest('hex');
+`);
 
 export class RedisPartitionStore implements PartitionStore {
   constructor(
@@ -99,22 +99,11 @@ export class RedisPartitionStore implements PartitionStore {
     ttlMs: number,
   ): Promise<CompareAndSetResult> {
     const client = await this.client();
-    const options = {
-      keys: [storageKey],
-      arguments: [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)],
-    };
+    const args = [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)];
     const deadlineAt = Date.now() + this.storeTimeoutMs;
-    const run = async (): Promise<unknown> => {
-      try {
-        return await client.evalSha(COMPARE_AND_SET_SHA, options);
-      } catch (error) {
-        if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-        // Never send the fallback once the caller has been told the write failed.
-        if (Date.now() >= deadlineAt || client.isReady === false) throw error;
-        return client.eval(COMPARE_AND_SET, options);
-      }
-    };
-    const reply = (await withDeadline(run(), this.storeTimeoutMs, 'Redis compare-and-set')) as [
+    // Never send the EVAL fallback once the caller has been told the write failed.
+    const run = COMPARE_AND_SET.run(client, [storageKey], args, () => Date.now() < deadlineAt && client.isReady !== false);
+    const reply = (await withDeadline(run, this.storeTimeoutMs, 'Redis compare-and-set')) as [
       number,
       (string | undefined)?,
       (string | null | undefined)?,
@@ -125,6 +114,21 @@ export class RedisPartitionStore implements PartitionStore {
     const [, version = '', partition = null, cache = null, kind] = reply;
     if (kind !== 'hash' && kind !== 'none') return { ok: false, current: { kind: 'corrupt', version: '', reason: 'wrong-type' } };
     return { ok: false, current: toReadResult([version || null, partition, cache]) };
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    const client = await this.client();
+    try {
+      return (await withDeadline(client.get(key), this.storeTimeoutMs, 'Redis GET')) ?? undefined;
+    } catch (error) {
+      if (isWrongType(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async setValue(key: string, value: string, ttlMs: number): Promise<void> {
+    const client = await this.client();
+    await withDeadline(client.set(key, value, { PX: ttlMs }), this.storeTimeoutMs, 'Redis SET');
   }
 
   /** Graceful disconnect, forced when it cannot finish (a graceful one waits for unanswered commands). */

@@ -22,14 +22,50 @@ import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
 import { ClosedError, InvalidArgumentError } from '../errors';
 import { SingleFlight } from '../internal/single-flight';
-import { requireNonEmptyString, requireObject } from '../internal/validate';
+import { optionalPositiveInteger, requireNonEmptyString, requireObject } from '../internal/validate';
+import { SafeEmitter } from '../events';
+import { CodeHasher } from '../redeem/code-hasher';
+import { parseOutcome, serializeOutcome } from '../redeem/outcome';
+import { RedeemOnce } from '../redeem/redeem-once';
+import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
 import { AuthorityMetadataCache } from './authority-metadata';
 
 /** Options of {@link DistributedClientApplication}. */
 export interface DistributedClientApplicationOptions {
-  /** The shared token cache. @defaultValue a new in-memory `DistributedTokenCache` */
+  /** The shared token cache (and its lock store). @defaultValue a new in-memory `DistributedTokenCache` */
   cache?: DistributedTokenCache;
+  /** Redeem-once settings. */
+  redeem?: RedeemOptions;
 }
+
+/** Settings of redeem-once (`acquireTokenByCode`). */
+export interface RedeemOptions {
+  /**
+   * Lease of the instance redeeming a code; renewed while the token request runs. If that
+   * instance dies, duplicates get `ERR_REDEMPTION_OUTCOME_UNKNOWN` once it expires.
+   * @defaultValue 30000
+   */
+  leaseMs?: number;
+  /** How long a duplicate waits for the redemption in progress. @defaultValue 40000 */
+  waitTimeoutMs?: number;
+  /** How long outcomes are kept for late duplicates; at least a code's lifetime. @defaultValue 900000 */
+  recordTtlMs?: number;
+  /**
+   * Secret of the keyed hashes that name codes and bindings in the stores; every instance needs
+   * the same. @defaultValue derived from the client id and client secret (or certificate thumbprint)
+   */
+  codeHashKey?: string;
+}
+
+/** `acquireTokenByCode`'s request, plus an optional `binding` that proves a duplicate is the same sign-in. */
+export type DistributedAuthorizationCodeRequest = AuthorizationCodeRequest & {
+  /**
+   * Proof that a duplicate callback belongs to the same sign-in, for example the session id.
+   * Only its keyed hash is stored. Without it, the PKCE `codeVerifier` is the proof; without
+   * either, duplicates get `ERR_CODE_ALREADY_REDEEMED`.
+   */
+  binding?: string;
+};
 
 /** `acquireTokenSilent` by `account` (as MSAL) or by `homeAccountId` alone. */
 export type DistributedSilentFlowRequest =
@@ -48,12 +84,15 @@ const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
  * const later = await app.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes: ['User.Read'] });
  * ```
  */
-export class DistributedClientApplication {
+export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   /** The token cache this application reads and writes. */
   readonly cache: DistributedTokenCache;
   private readonly config: Configuration;
   private readonly authorityMetadata: AuthorityMetadataCache;
   private readonly silentFlights = new SingleFlight<AuthenticationResult>();
+  private readonly redeemOnce = new RedeemOnce();
+  private readonly hasher: CodeHasher;
+  private readonly redeemSettings: RedeemOnceSettings;
   private closed = false;
 
   /**
@@ -62,6 +101,7 @@ export class DistributedClientApplication {
    * @throws TypeError `ERR_INVALID_ARG_*` for a missing client id or a conflicting cache plugin
    */
   constructor(config: Configuration, options: DistributedClientApplicationOptions = {}) {
+    super();
     requireObject(config, 'config');
     requireObject(config.auth, 'config.auth');
     requireNonEmptyString(config.auth.clientId, 'config.auth.clientId', 512);
@@ -78,6 +118,21 @@ export class DistributedClientApplication {
     this.config = config;
     this.cache = options.cache ?? new DistributedTokenCache();
     this.authorityMetadata = new AuthorityMetadataCache(config.system);
+    const redeem = options.redeem === undefined ? {} : requireObject(options.redeem, 'options.redeem');
+    const leaseMs = optionalPositiveInteger(redeem.leaseMs, 'options.redeem.leaseMs', 30_000);
+    this.redeemSettings = {
+      leaseMs,
+      waitTimeoutMs: optionalPositiveInteger(redeem.waitTimeoutMs, 'options.redeem.waitTimeoutMs', leaseMs + 10_000),
+      recordTtlMs: optionalPositiveInteger(redeem.recordTtlMs, 'options.redeem.recordTtlMs', 15 * 60_000),
+    };
+    const auth = config.auth;
+    const appSecret = auth.clientSecret ?? auth.clientCertificate?.thumbprintSha256 ?? auth.clientCertificate?.thumbprint ?? '';
+    this.hasher = new CodeHasher(redeem.codeHashKey === undefined ? `${auth.clientId}\u0000${appSecret}` : requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'));
+  }
+
+  /** Codes this process is redeeming right now (for tests and stats; 0 when idle). */
+  get redemptionsInFlight(): number {
+    return this.redeemOnce.inFlight;
   }
 
   /** Builds the URL of the authorization request (no cache is involved). */
@@ -89,10 +144,32 @@ export class DistributedClientApplication {
   /**
    * Redeems an authorization code; the tokens go to the partition of the account that signed in.
    */
-  async acquireTokenByCode(request: AuthorizationCodeRequest, authCodePayload?: AuthorizationCodePayload): Promise<AuthenticationResult> {
+  async acquireTokenByCode(request: DistributedAuthorizationCodeRequest, authCodePayload?: AuthorizationCodePayload): Promise<AuthenticationResult> {
     this.assertOpen();
-    const { client } = await this.clientFor(undefined, request.authority);
-    return client.acquireTokenByCode(request, authCodePayload);
+    validateCodeRequest(request);
+    const { binding, ...msalRequest } = request;
+    const codeHash = this.hasher.code(request.code);
+    const bindingHash = this.hasher.binding({ codeVerifier: request.codeVerifier, binding });
+    const scopes = request.scopes;
+    return this.redeemOnce.run(codeHash, bindingHash, {
+      lockStore: this.cache.lockStore,
+      hasher: this.hasher,
+      events: this,
+      settings: this.redeemSettings,
+      redeem: async () => (await this.clientFor(undefined, request.authority)).client.acquireTokenByCode(msalRequest, authCodePayload),
+      silent: (homeAccountId, forceRefresh) => this.acquireTokenSilent({ homeAccountId, scopes, forceRefresh, ...(request.authority !== undefined && { authority: request.authority }) }),
+      purge: async (homeAccountId) => {
+        const account = await this.getAccountByHomeId(homeAccountId);
+        if (account) await this.removeAccount(account);
+      },
+      mirror: {
+        read: async (hash) => {
+          const text = await this.cache.readRecord(`redeemed:{${hash}}`);
+          return text === undefined ? undefined : parseOutcome(text);
+        },
+        write: (hash, outcome) => this.cache.writeRecord(`redeemed:{${hash}}`, serializeOutcome(outcome), this.redeemSettings.recordTtlMs),
+      },
+    });
   }
 
   /**
@@ -200,4 +277,15 @@ function tenantOf(authority: string): string {
   } catch {
     throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"authority" must be a URL such as https://login.microsoftonline.com/<tenant>`);
   }
+}
+
+/** Refuses malformed redemption requests before anything is stored or sent. */
+function validateCodeRequest(request: DistributedAuthorizationCodeRequest): void {
+  requireObject(request, 'request');
+  requireNonEmptyString(request.code, 'request.code', 16 * 1024);
+  requireNonEmptyString(request.redirectUri, 'request.redirectUri', 4096);
+  if (!Array.isArray(request.scopes)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"request.scopes" must be an array of strings');
+  request.scopes.forEach((scope, index) => requireNonEmptyString(scope, `request.scopes[${index}]`, 1024));
+  if (request.codeVerifier !== undefined) requireNonEmptyString(request.codeVerifier, 'request.codeVerifier', 1024);
+  if (request.binding !== undefined) requireNonEmptyString(request.binding, 'request.binding', 4096);
 }

@@ -1,8 +1,10 @@
 /**
- * The lock-store contract. A lock store hands out leases on string keys: one holder per key at a
- * time, for at most `leaseMs` unless extended, with a fencing number that grows with every grant
- * so a stale holder can be told from a newer one. Implementations: MemoryLockStore (one process),
- * RedisLockStore (every process that shares the Redis).
+ * The lock-store contract. A lock store hands out leases on string keys (one holder per key at a
+ * time, for at most `leaseMs` unless extended, with a fencing number that grows with every grant)
+ * and coordinates single-use work such as redeeming an authorization code: the first caller
+ * claims the key, does the work once and records its outcome; everyone else waits for that
+ * outcome. Implementations: MemoryLockStore (one process), RedisLockStore (every process sharing
+ * the Redis). Keys given to a lock store are already hashes; it never sees a code.
  */
 
 /** How to acquire a lease. */
@@ -24,7 +26,25 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-/** A store of leases. */
+/** How to claim single-use work. */
+export interface ClaimOptions {
+  /** Lease of the claimer while it works; extend it for long work. */
+  leaseMs: number;
+  /** How long the claim's traces (the attempt marker and the outcome) are kept. */
+  recordTtlMs: number;
+}
+
+/**
+ * What a claim found:
+ * - `claimed`: nobody did the work yet; the caller holds the lease and must `complete` it;
+ * - `done`: the work was done; `outcome` is what its doer recorded;
+ * - `busy`: someone holds the claim right now: `waitForChange`, then claim again;
+ * - `abandoned`: someone claimed it and vanished without an outcome (the lease expired): whether
+ *   the work happened is unknown. `settle` records an outcome for everyone.
+ */
+export type Claim = { state: 'claimed'; lease: Lease } | { state: 'done'; outcome: string } | { state: 'busy' } | { state: 'abandoned' };
+
+/** A store of leases and single-use claims. */
 export interface LockStore {
   /**
    * Waits for and takes the lock on `key`.
@@ -33,6 +53,18 @@ export interface LockStore {
    * @throws StoreUnavailableError when the store does not answer
    */
   acquire(key: string, options: LockOptions): Promise<Lease>;
+  /** Claims single-use work on `key`, or says who did or is doing it. Never waits. */
+  claim(key: string, options: ClaimOptions): Promise<Claim>;
+  /**
+   * Records the outcome of claimed work, releases the lease and wakes the waiters, atomically.
+   * Refused (returns `false`) when an outcome with a higher fence is already recorded: a holder
+   * whose lease was lost cannot overwrite a newer outcome.
+   */
+  complete(lease: Lease, outcome: string, recordTtlMs: number): Promise<boolean>;
+  /** Records `outcome` for abandoned work unless one exists; returns the outcome now recorded. */
+  settle(key: string, outcome: string, recordTtlMs: number): Promise<string>;
+  /** Resolves when `key` may have changed (completed, released) or after `timeoutMs`, whichever is first. */
+  waitForChange(key: string, timeoutMs: number): Promise<void>;
   /** Releases resources (connections, timers). Leases still held expire on their own. */
   close(): Promise<void>;
 }

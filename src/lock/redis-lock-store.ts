@@ -1,0 +1,331 @@
+/**
+ * RedisLockStore: leases and single-use claims shared by every process that uses the same Redis.
+ * Acquire is SET-if-absent with an owner token and a fencing counter; extend, release, complete
+ * and settle are Lua scripts that check the owner first (never a bare DEL of a lock). Completion
+ * writes the outcome, deletes the lock and publishes on one channel atomically; waiters listen on
+ * one subscriber connection per store and also poll with backoff, in case a message is lost.
+ * Every key carries a hash tag (`{<key>}`) so one key's records share a Redis Cluster slot, and
+ * lives outside any Keyv namespace, so `keyv.clear()` cannot delete a lock.
+ */
+import { randomBytes } from 'node:crypto';
+import { ClosedError, InvalidArgumentError, LockTimeoutError } from '../errors';
+import { withDeadline } from '../internal/deadline';
+import { shortHash } from '../internal/hash';
+import { RedisScript } from '../internal/redis-script';
+import type { ScriptingClient } from '../internal/redis-script';
+import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
+import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
+
+/** The subset of a node-redis v5 client that the lock store uses. */
+export interface RedisLockClient extends ScriptingClient {
+  isReady?: boolean;
+  isOpen?: boolean;
+  connect(): Promise<unknown>;
+  duplicate(): RedisLockClient;
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  destroy(): void;
+}
+
+/** Options of {@link RedisLockStore}: exactly one of `url` and `client`. */
+export interface RedisLockStoreOptions {
+  /** A Redis URL; the store opens (and closes) its own connections. */
+  url?: string;
+  /**
+   * An existing node-redis v5 client, for example the one of `@keyv/redis`
+   * (`(keyv.store as KeyvRedis).client`). The store does not close it.
+   */
+  client?: RedisLockClient;
+  /** Prefix of every key and of the channel. @defaultValue `'msal-dc:'` */
+  keyPrefix?: string;
+  /** Deadline of every Redis command. @defaultValue 2000 */
+  commandTimeoutMs?: number;
+  /** Longest pause between two polls while waiting (the safety net under pub/sub). @defaultValue 250 */
+  maxPollIntervalMs?: number;
+}
+
+// acquire: KEYS lock, fence; ARGV token, leaseMs, fenceTtlMs -> fence or 0
+const ACQUIRE = new RedisScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+return fence
+`);
+
+// claim: KEYS lock, attempt, outcome, fence; ARGV token, leaseMs, recordTtlMs
+const CLAIM = new RedisScript(`
+local outcome = redis.call('GET', KEYS[3])
+if outcome then return {'done', outcome} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'busy'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'abandoned'} end
+local fence = redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[3] * 2)
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
+redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
+return {'claimed', tostring(fence)}
+`);
+
+// extend: KEYS lock; ARGV owner value, leaseMs -> 1 | 0
+const EXTEND = new RedisScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`);
+
+// release: KEYS lock; ARGV owner value, channel, key -> 1 | 0
+const RELEASE = new RedisScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`);
+
+// complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key -> 1 | 0
+const COMPLETE = new RedisScript(`
+local current = redis.call('GET', KEYS[2])
+if current then
+  local currentFence = tonumber(string.match(current, '^(%d+):'))
+  if currentFence and currentFence >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[2], ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+`);
+
+// settle: KEYS outcome, fence; ARGV outcome, recordTtlMs, channel, key -> the stored outcome
+const SETTLE = new RedisScript(`
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+local fence = redis.call('INCR', KEYS[2])
+local value = fence .. ':' .. ARGV[1]
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return value
+`);
+
+const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A lock store in Redis, shared by every process that uses the same Redis.
+ *
+ * @example
+ * ```ts
+ * const lockStore = new RedisLockStore({ url: 'redis://localhost:6379' });
+ * const cache = new DistributedTokenCache({ store, lockStore });
+ * ```
+ */
+export class RedisLockStore implements LockStore {
+  private readonly keyPrefix: string;
+  private readonly commandTimeoutMs: number;
+  private readonly maxPollIntervalMs: number;
+  private readonly channel: string;
+  private readonly url: string | undefined;
+  private client: RedisLockClient | undefined;
+  private connecting: Promise<RedisLockClient> | undefined;
+  private subscriber: Promise<RedisLockClient | undefined> | undefined;
+  /** Waiters per key, woken by a message on the channel; empty when nobody waits. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private closed = false;
+
+  /**
+   * @throws TypeError `ERR_INVALID_ARG_*` unless exactly one of `url` and `client` is given
+   */
+  constructor(options: RedisLockStoreOptions) {
+    requireObject(options, 'options');
+    if ((options.url === undefined) === (options.client === undefined)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"options" must have exactly one of "url" (a Redis URL) and "client" (a node-redis client)');
+    }
+    if (options.url !== undefined) this.url = requireNonEmptyString(options.url, 'options.url');
+    if (options.client !== undefined && typeof options.client?.evalSha !== 'function') {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.client" must be a node-redis v5 client, for example (keyv.store as KeyvRedis).client');
+    }
+    this.client = options.client;
+    this.keyPrefix = options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128);
+    this.commandTimeoutMs = optionalPositiveInteger(options.commandTimeoutMs, 'options.commandTimeoutMs', 2000);
+    this.maxPollIntervalMs = optionalPositiveInteger(options.maxPollIntervalMs, 'options.maxPollIntervalMs', 250);
+    this.channel = `${this.keyPrefix}lock-changes`;
+  }
+
+  /** Keys somebody in this process is waiting on (for tests and stats; empty when idle). */
+  get waitingKeys(): number {
+    return this.waiters.size;
+  }
+
+  async acquire(key: string, options: LockOptions): Promise<Lease> {
+    requireNonEmptyString(key, 'key');
+    const leaseMs = requirePositiveInteger(options.leaseMs, 'options.leaseMs');
+    const waitTimeoutMs = requirePositiveInteger(options.waitTimeoutMs, 'options.waitTimeoutMs');
+    const lockKey = `${this.keyPrefix}lock:{${key}}`;
+    const token = randomBytes(12).toString('base64url');
+    const deadline = Date.now() + waitTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const fence = Number(await this.run(ACQUIRE, [lockKey, `${lockKey}:fence`], [token, String(leaseMs), String(FENCE_TTL_MS)], 'lock acquire'));
+      if (fence > 0) return this.lease(key, lockKey, `${token}:${fence}`, fence);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new LockTimeoutError(`lock ${shortHash(key)} (hash) was not free within ${waitTimeoutMs} ms; retry later or raise the wait timeout`);
+      await this.waitForChange(key, Math.min(remaining, this.backoff(attempt)));
+    }
+  }
+
+  async claim(key: string, options: ClaimOptions): Promise<Claim> {
+    requireNonEmptyString(key, 'key');
+    const leaseMs = requirePositiveInteger(options.leaseMs, 'options.leaseMs');
+    const recordTtlMs = requirePositiveInteger(options.recordTtlMs, 'options.recordTtlMs');
+    const base = `${this.keyPrefix}claim:{${key}}`;
+    const token = randomBytes(12).toString('base64url');
+    const reply = (await this.run(CLAIM, [`${base}:lock`, `${base}:attempt`, `${base}:outcome`, `${base}:fence`], [token, String(leaseMs), String(recordTtlMs)], 'claim')) as string[];
+    switch (reply[0]) {
+      case 'done':
+        return { state: 'done', outcome: stripFence(reply[1]!) };
+      case 'busy':
+        return { state: 'busy' };
+      case 'abandoned':
+        return { state: 'abandoned' };
+      default: {
+        const fence = Number(reply[1]);
+        return { state: 'claimed', lease: this.lease(key, `${base}:lock`, `${token}:${fence}`, fence) };
+      }
+    }
+  }
+
+  async complete(lease: Lease, outcome: string, recordTtlMs: number): Promise<boolean> {
+    requirePositiveInteger(recordTtlMs, 'recordTtlMs');
+    const owned = lease as RedisLease;
+    if (!owned.ownerValue) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
+    const base = `${this.keyPrefix}claim:{${lease.key}}`;
+    const done = await this.run(COMPLETE, [`${base}:lock`, `${base}:outcome`], [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key], 'complete');
+    owned.markEnded();
+    return Number(done) === 1;
+  }
+
+  async settle(key: string, outcome: string, recordTtlMs: number): Promise<string> {
+    requirePositiveInteger(recordTtlMs, 'recordTtlMs');
+    const base = `${this.keyPrefix}claim:{${key}}`;
+    const stored = await this.run(SETTLE, [`${base}:outcome`, `${base}:fence`], [outcome, String(recordTtlMs), this.channel, key], 'settle');
+    return stripFence(String(stored));
+  }
+
+  async waitForChange(key: string, timeoutMs: number): Promise<void> {
+    void this.subscribe(); // best effort: polling still bounds the wait when pub/sub is down
+    await new Promise<void>((resolve) => {
+      let waiters = this.waiters.get(key);
+      if (!waiters) {
+        waiters = new Set();
+        this.waiters.set(key, waiters);
+      }
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs).unref();
+      set.add(done);
+    });
+  }
+
+  /** Closes the connections this store opened (not a `client` it was given). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const waiters of this.waiters.values()) for (const wake of [...waiters]) wake();
+    const subscriber = await this.subscriber?.catch(() => undefined);
+    subscriber?.destroy();
+    if (this.url !== undefined) (await this.connecting?.catch(() => undefined))?.destroy();
+  }
+
+  private backoff(attempt: number): number {
+    return Math.min(this.maxPollIntervalMs, 10 * 2 ** attempt);
+  }
+
+  private lease(key: string, lockKey: string, ownerValue: string, fence: number): RedisLease {
+    let ended = false;
+    return {
+      key,
+      fence,
+      ownerValue,
+      markEnded: () => {
+        ended = true;
+      },
+      extend: async (leaseMs: number) => {
+        requirePositiveInteger(leaseMs, 'leaseMs');
+        if (ended) return false;
+        return Number(await this.run(EXTEND, [lockKey], [ownerValue, String(leaseMs)], 'lock extend')) === 1;
+      },
+      release: async () => {
+        if (ended) return;
+        ended = true;
+        await this.run(RELEASE, [lockKey], [ownerValue, this.channel, key], 'lock release').catch(() => undefined); // the lease expires anyway
+      },
+    };
+  }
+
+  private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
+    if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
+    const client = await this.connected();
+    const deadlineAt = Date.now() + this.commandTimeoutMs;
+    return withDeadline(
+      script.run(client, keys, args, () => Date.now() < deadlineAt),
+      this.commandTimeoutMs,
+      `Redis ${operation}`,
+    );
+  }
+
+  private async connected(): Promise<RedisLockClient> {
+    if (this.client && this.url === undefined) return this.client;
+    this.connecting ??= this.open().catch((error: unknown) => {
+      this.connecting = undefined; // try again on the next call
+      throw error;
+    });
+    return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect');
+  }
+
+  private async open(): Promise<RedisLockClient> {
+    const { createClient } = await import('@keyv/redis');
+    const client = createClient({
+      url: this.url!,
+      disableOfflineQueue: true, // a command sent while disconnected fails instead of being replayed later
+      socket: { connectTimeout: this.commandTimeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+    }) as unknown as RedisLockClient;
+    client.on('error', () => undefined); // failures surface as typed errors from the commands
+    await client.connect();
+    this.client = client;
+    return client;
+  }
+
+  private subscribe(): Promise<RedisLockClient | undefined> {
+    this.subscriber ??= (async () => {
+      let subscriber: RedisLockClient | undefined;
+      try {
+        subscriber = (await this.connected()).duplicate();
+        subscriber.on('error', () => undefined);
+        await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'Redis subscriber connect');
+        await withDeadline(
+          subscriber.subscribe(this.channel, (key) => {
+            for (const wake of [...(this.waiters.get(key) ?? [])]) wake();
+          }),
+          this.commandTimeoutMs,
+          'Redis subscribe',
+        );
+        return subscriber;
+      } catch {
+        subscriber?.destroy();
+        this.subscriber = undefined; // polling covers us; retry subscribing on a later wait
+        return undefined;
+      }
+    })();
+    return this.subscriber;
+  }
+}
+
+interface RedisLease extends Lease {
+  readonly ownerValue: string;
+  markEnded(): void;
+}
+
+/** Outcomes are stored as `<fence>:<outcome>`. */
+function stripFence(stored: string): string {
+  return stored.slice(stored.indexOf(':') + 1);
+}

@@ -1,0 +1,236 @@
+/**
+ * Redeem-once: every authorization code is sent to the token endpoint at most once, by one caller
+ * across all processes sharing the lock store; every duplicate waits for that one redemption and
+ * is answered from its outcome: with tokens from the shared cache when it proves it belongs to
+ * the same sign-in (same PKCE verifier or binding), with a typed error otherwise.
+ *
+ * In-process duplicates join the pending redemption (single flight); other processes claim the
+ * code in the lock store, find it busy, and wait for the outcome (pub/sub plus polling).
+ */
+import type { AuthenticationResult } from '@azure/msal-node';
+import { CodeAlreadyRedeemedError, CodeExpiredError, LockTimeoutError, MsalDistributedCacheError, RedemptionFailedError, RedemptionOutcomeUnknownError } from '../errors';
+import type { SafeEmitter } from '../events';
+import type { Lease, LockStore } from '../lock/lock-store';
+import type { CodeHasher } from './code-hasher';
+import { parseOutcome, serializeOutcome } from './outcome';
+import type { RedemptionOutcome } from './outcome';
+import { errorCodeOf, isCodeAlreadyRedeemed, isCodeExpired, isOutcomeUnknown } from './server-errors';
+
+/** Common to redeem events: the code, as a keyed hash. */
+export interface RedeemEvent {
+  /** Keyed hash (HMAC-SHA-256) of the code, truncated. */
+  codeHash: string;
+}
+
+/** Every event of redeem-once. */
+export interface RedeemEvents {
+  /** This caller redeemed the code at the token endpoint. */
+  'redeem:redeemed': [RedeemEvent & { homeAccountId: string }];
+  /** A duplicate in this process joined the pending redemption. */
+  'redeem:joined': [RedeemEvent];
+  /** A duplicate waited for a redemption in progress elsewhere. */
+  'redeem:waited': [RedeemEvent];
+  /** A duplicate was answered with tokens from the shared cache. */
+  'redeem:answered-from-cache': [RedeemEvent & { homeAccountId: string; afterServerRejection: boolean }];
+  /** A duplicate (or a rejected redemption) got an error instead of tokens. */
+  'redeem:refused': [RedeemEvent & { reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone' }];
+  /** The redeemer's lease was lost while it worked (its outcome may be refused by fencing). */
+  'lock:lost': [RedeemEvent];
+}
+
+export interface RedeemOnceSettings {
+  leaseMs: number;
+  waitTimeoutMs: number;
+  recordTtlMs: number;
+}
+
+/** What redeem-once needs from the application. */
+export interface RedeemOnceDeps {
+  lockStore: LockStore;
+  hasher: CodeHasher;
+  events: SafeEmitter<RedeemEvents>;
+  settings: RedeemOnceSettings;
+  /** The one real redemption (an MSAL client whose cache is the account's partition). */
+  redeem(): Promise<AuthenticationResult>;
+  /** Tokens for an account from the shared cache; `forceRefresh` after a server-side rejection. */
+  silent(homeAccountId: string, forceRefresh: boolean): Promise<AuthenticationResult>;
+  /** Removes an account's tokens that the server refused to refresh. */
+  purge(homeAccountId: string): Promise<void>;
+  /** The copy of 'redeemed' outcomes kept in the token store (read after an AADSTS54005). */
+  mirror: { read(codeHash: string): Promise<RedemptionOutcome | undefined>; write(codeHash: string, outcome: RedemptionOutcome): Promise<void> };
+}
+
+interface Flight {
+  bindingHash: string;
+  promise: Promise<AuthenticationResult>;
+}
+
+const MAX_POLL_MS = 250;
+
+export class RedeemOnce {
+  private readonly flights = new Map<string, Flight>();
+
+  /** Codes being redeemed by this process right now (empty when idle). */
+  get inFlight(): number {
+    return this.flights.size;
+  }
+
+  /**
+   * Redeems `code` once, or answers as a duplicate.
+   *
+   * @param codeHash - keyed hash of the code
+   * @param bindingHash - keyed hash of the request's proof of sign-in (`''` when none)
+   */
+  run(codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+    const flight = this.flights.get(codeHash);
+    if (flight) {
+      if (!bindingHash || flight.bindingHash !== bindingHash) return Promise.reject(this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding'));
+      deps.events.safeEmit('redeem:joined', { codeHash });
+      return flight.promise;
+    }
+    const promise = this.coordinate(codeHash, bindingHash, deps).finally(() => {
+      if (this.flights.get(codeHash)?.promise === promise) this.flights.delete(codeHash);
+    });
+    this.flights.set(codeHash, { bindingHash, promise });
+    return promise;
+  }
+
+  private async coordinate(codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+    const { lockStore, settings } = deps;
+    const deadline = Date.now() + settings.waitTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const claim = await lockStore.claim(codeHash, { leaseMs: settings.leaseMs, recordTtlMs: settings.recordTtlMs });
+      if (claim.state === 'claimed') return this.redeemAsWinner(claim.lease, codeHash, bindingHash, deps);
+      if (attempt === 1) deps.events.safeEmit('redeem:waited', { codeHash });
+      if (claim.state === 'done') return this.answer(parseOutcome(claim.outcome), codeHash, bindingHash, deps, false);
+      if (claim.state === 'abandoned') {
+        // The redeemer vanished after claiming: whether the code reached Entra ID is unknown.
+        const settled = await lockStore.settle(codeHash, serializeOutcome({ state: 'unknown' }), settings.recordTtlMs);
+        return this.answer(parseOutcome(settled), codeHash, bindingHash, deps, false);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new LockTimeoutError(`a redemption of this code (${codeHash.slice(0, 16)}, a keyed hash) was still in progress after ${settings.waitTimeoutMs} ms; retry the request, or restart the sign-in from /authorize`);
+      }
+      await lockStore.waitForChange(codeHash, Math.min(remaining, 10 * 2 ** Math.min(attempt, 5), MAX_POLL_MS));
+    }
+  }
+
+  private async redeemAsWinner(lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+    const { settings } = deps;
+    // Keep the lease while the token endpoint is slow; a lost lease is reported, and fencing
+    // keeps this holder from overwriting an outcome recorded after it.
+    const keepAlive = setInterval(() => {
+      lease.extend(settings.leaseMs).then(
+        (held) => held || deps.events.safeEmit('lock:lost', { codeHash }),
+        () => undefined,
+      );
+    }, Math.max(1, Math.floor(settings.leaseMs / 3)));
+    keepAlive.unref();
+    let result: AuthenticationResult;
+    try {
+      result = await deps.redeem();
+    } catch (error) {
+      clearInterval(keepAlive);
+      return this.afterFailedRedemption(error, lease, codeHash, bindingHash, deps);
+    }
+    clearInterval(keepAlive);
+    const homeAccountId = result.account?.homeAccountId ?? '';
+    const outcome: RedemptionOutcome = { state: 'redeemed', homeAccountId, bindingHash, redeemedAt: Date.now() };
+    await this.record(lease, outcome, codeHash, deps);
+    await deps.mirror.write(codeHash, outcome).catch(() => undefined); // best effort: only read after an AADSTS54005
+    deps.events.safeEmit('redeem:redeemed', { codeHash, homeAccountId });
+    return result;
+  }
+
+  private async afterFailedRedemption(error: unknown, lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+    if (isCodeAlreadyRedeemed(error)) return this.afterServerSaidRedeemed(error, lease, codeHash, bindingHash, deps);
+    if (isCodeExpired(error)) {
+      await this.record(lease, { state: 'expired' }, codeHash, deps);
+      throw this.refuse(deps, codeHash, 'expired', error);
+    }
+    if (isOutcomeUnknown(error)) {
+      // The server may have redeemed the code before the connection failed: never send it again.
+      await this.record(lease, { state: 'unknown' }, codeHash, deps);
+      throw this.refuse(deps, codeHash, 'outcome-unknown', error);
+    }
+    await this.record(lease, { state: 'failed', errorCode: errorCodeOf(error) }, codeHash, deps);
+    throw error; // the redeemer sees MSAL's (or the store's) own error; duplicates get ERR_REDEMPTION_FAILED
+  }
+
+  /**
+   * AADSTS54005 for our own first attempt: the code was redeemed outside our lock (another
+   * deployment, a lost lock record). Entra ID may have revoked the first redemption's tokens
+   * (RFC 6749 §4.1.2), so answer only through a refresh, and purge what the server refuses.
+   */
+  private async afterServerSaidRedeemed(error: unknown, lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+    const mirrored = await deps.mirror.read(codeHash).catch(() => undefined);
+    if (mirrored?.state === 'redeemed' && bindingHash && mirrored.bindingHash === bindingHash) {
+      try {
+        const result = await deps.silent(mirrored.homeAccountId, true);
+        await this.record(lease, mirrored, codeHash, deps);
+        deps.events.safeEmit('redeem:answered-from-cache', { codeHash, homeAccountId: mirrored.homeAccountId, afterServerRejection: true });
+        return result;
+      } catch (refreshError) {
+        await deps.purge(mirrored.homeAccountId).catch(() => undefined);
+        await this.record(lease, { state: 'already-redeemed' }, codeHash, deps);
+        throw this.refuse(deps, codeHash, 'tokens-gone', refreshError);
+      }
+    }
+    await this.record(lease, { state: 'already-redeemed' }, codeHash, deps);
+    throw this.refuse(deps, codeHash, 'already-redeemed', error);
+  }
+
+  /** Answers a duplicate from the recorded outcome. */
+  private async answer(outcome: RedemptionOutcome, codeHash: string, bindingHash: string, deps: RedeemOnceDeps, afterServerRejection: boolean): Promise<AuthenticationResult> {
+    switch (outcome.state) {
+      case 'redeemed': {
+        if (!bindingHash || outcome.bindingHash !== bindingHash) throw this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding');
+        let result: AuthenticationResult;
+        try {
+          result = await deps.silent(outcome.homeAccountId, afterServerRejection);
+        } catch (error) {
+          throw this.refuse(deps, codeHash, 'tokens-gone', error);
+        }
+        deps.events.safeEmit('redeem:answered-from-cache', { codeHash, homeAccountId: outcome.homeAccountId, afterServerRejection });
+        return result;
+      }
+      case 'expired':
+        throw this.refuse(deps, codeHash, 'expired');
+      case 'unknown':
+        throw this.refuse(deps, codeHash, 'outcome-unknown');
+      case 'failed':
+        throw this.refuse(deps, codeHash, 'failed');
+      case 'already-redeemed':
+        throw this.refuse(deps, codeHash, 'already-redeemed');
+    }
+  }
+
+  /** Records the outcome; a store failure here is not the caller's failure (the lease then expires). */
+  private async record(lease: Lease, outcome: RedemptionOutcome, codeHash: string, deps: RedeemOnceDeps): Promise<void> {
+    const accepted = await deps.lockStore.complete(lease, serializeOutcome(outcome), deps.settings.recordTtlMs).catch(() => true);
+    if (!accepted) deps.events.safeEmit('lock:lost', { codeHash });
+  }
+
+  private refuse(deps: RedeemOnceDeps, codeHash: string, reason: RedeemEvents['redeem:refused'][0]['reason'], cause?: unknown): MsalDistributedCacheError {
+    deps.events.safeEmit('redeem:refused', { codeHash, reason });
+    const options = cause === undefined ? undefined : { cause };
+    const restart = 'restart the sign-in from /authorize';
+    switch (reason) {
+      case 'no-binding':
+        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed, and this request carries no proof that it belongs to the same sign-in (pass the PKCE codeVerifier or a binding such as the session id); ${restart}`, options);
+      case 'binding-mismatch':
+        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed for a different sign-in (its PKCE verifier or binding does not match); ${restart}`, options);
+      case 'already-redeemed':
+        return new CodeAlreadyRedeemedError(`Entra ID says this authorization code was already redeemed (AADSTS54005) and no tokens of that redemption can be used; ${restart}`, options);
+      case 'tokens-gone':
+        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed, but its tokens are no longer usable (removed, or refused by Entra ID); ${restart}`, options);
+      case 'expired':
+        return new CodeExpiredError(`the authorization code expired (AADSTS70008); ${restart}`, options);
+      case 'outcome-unknown':
+        return new RedemptionOutcomeUnknownError(`the token request for this authorization code failed without an answer, so it may have been redeemed; the code is not sent again; ${restart}`, options);
+      case 'failed':
+        return new RedemptionFailedError(`the first redemption of this authorization code failed, and the code is not sent again; ${restart}`, options);
+    }
+  }
+}
