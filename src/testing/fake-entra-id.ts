@@ -6,6 +6,7 @@
  * It keeps every grant in memory and is meant for one test run; it is not an identity provider.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -130,7 +131,7 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
  * await entra.close();
  * ```
  */
-export class FakeEntraId {
+export class FakeEntraId extends EventEmitter<{ 'token-request': [TokenRequestRecord] }> {
   /** `https://127.0.0.1:<port>/<tenantId>`: the MSAL authority. */
   readonly authority: string;
   /** `127.0.0.1:<port>`: put it in MSAL's `knownAuthorities`. */
@@ -157,10 +158,11 @@ export class FakeEntraId {
   private readonly requestCounts = new Map<string, number>();
   private readonly failures: { kind: FakeFailureKind; grantType?: string; remaining: number }[] = [];
   private clockOffsetMs = 0;
-  /** Every token-endpoint request, in arrival order. */
+  /** Every token-endpoint request, in arrival order (also emitted as `'token-request'`). */
   readonly tokenRequests: TokenRequestRecord[] = [];
 
   private constructor(server: Server, port: number, caCertPem: string, options: FakeEntraIdOptions) {
+    super();
     this.server = server;
     this.tenantId = options.tenantId ?? DEFAULT_TENANT;
     this.host = `127.0.0.1:${port}`;
@@ -461,7 +463,9 @@ export class FakeEntraId {
       ...(code !== null && grantType === 'authorization_code' && { codeHash: sha256(code) }),
     };
     this.tokenRequests.push(record);
-    if (this.tokenLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.tokenLatencyMs));
+    this.emit('token-request', record);
+    // unref'd: a test that kills the caller mid-request must not be kept alive by this timer
+    if (this.tokenLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.tokenLatencyMs).unref());
 
     const failure = this.takeFailure(grantType);
     if (failure === 'drop') {

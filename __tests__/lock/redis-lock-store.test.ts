@@ -1,0 +1,189 @@
+// RedisLockStore only: options, an existing client, and a Redis that stops answering (each fault
+// test has its own redis-server, which it may pause or kill). The shared behaviour of every lock
+// store is in lock-store-contract.test.ts.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createClient } from '@keyv/redis';
+import { LockTimeoutError, RedisLockStore, StoreUnavailableError } from '../../src';
+import type { Lease } from '../../src';
+import { RedisServer } from '../../src/testing';
+
+const claimOptions = { leaseMs: 10_000, recordTtlMs: 60_000 };
+const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 1_000 };
+
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+function leaseOf(claim: Awaited<ReturnType<RedisLockStore['claim']>>): Lease {
+  if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);
+  return claim.lease;
+}
+
+const stores: RedisLockStore[] = [];
+function newStore(options: ConstructorParameters<typeof RedisLockStore>[0]): RedisLockStore {
+  const store = new RedisLockStore(options);
+  stores.push(store);
+  return store;
+}
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+});
+
+describe('RedisLockStore options', () => {
+  it('needs exactly one of url and client (TypeError ERR_INVALID_ARG_VALUE)', () => {
+    for (const options of [{}, { url: 'x', client: {} as never }]) {
+      let error: unknown;
+      try {
+        new RedisLockStore(options);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE');
+    }
+  });
+
+  it('works on an existing client and close() leaves that client open', async () => {
+    const client = createClient({ url: process.env.REDIS_URL! });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const keyPrefix = `lock-${randomUUID()}:`;
+      const store = newStore({ client: client as never, keyPrefix });
+      const other = newStore({ url: process.env.REDIS_URL!, keyPrefix });
+
+      const lease = await store.acquire('k', lockOptions);
+      await expect(other.acquire('k', { leaseMs: 10_000, waitTimeoutMs: 150 })).rejects.toBeInstanceOf(LockTimeoutError);
+      await lease.release();
+      await (await other.acquire('k', lockOptions)).release();
+
+      const claimed = leaseOf(await store.claim('c', claimOptions));
+      expect(await other.claim('c', claimOptions)).toEqual({ state: 'busy' });
+      expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+      expect(await other.claim('c', claimOptions)).toEqual({ state: 'done', outcome: 'outcome-1' });
+      await store.waitForChange('c', 50); // opens the store's own subscriber connection
+
+      await store.close();
+      expect(client.isOpen).toBe(true);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('RedisLockStore on its own redis-server', () => {
+  let server: RedisServer;
+  let keyPrefix: string;
+
+  beforeEach(async () => {
+    server = await RedisServer.start();
+    keyPrefix = `lock-${randomUUID()}:`;
+  });
+  afterEach(async () => {
+    server.resume();
+    for (const store of stores.splice(0)) await store.close();
+    await server.stop();
+  });
+
+  it('while Redis is paused, acquire and claim reject with StoreUnavailableError; after it resumes the same store works again', async () => {
+    const store = newStore({ url: server.url, keyPrefix, commandTimeoutMs: 200 });
+    await (await store.acquire('warm-up', lockOptions)).release();
+
+    server.pause();
+    for (const call of [() => store.acquire('paused-lock', lockOptions), () => store.claim('paused-claim', claimOptions)]) {
+      const error = await rejection(call());
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
+      expect(error.message).not.toContain('paused-');
+    }
+
+    server.resume();
+    // Fresh keys: the commands that timed out may still run once Redis answers again.
+    const lease = await store.acquire('resumed-lock', lockOptions);
+    await lease.release();
+    const claimed = leaseOf(await store.claim('resumed-claim', claimOptions));
+    expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+    expect(await store.claim('resumed-claim', claimOptions)).toEqual({ state: 'done', outcome: 'outcome-1' });
+  });
+
+  it('a store that first connects while Redis is paused rejects with StoreUnavailableError, then works after it resumes', async () => {
+    const store = newStore({ url: server.url, keyPrefix, commandTimeoutMs: 200 });
+    server.pause();
+    await expect(store.acquire('k', lockOptions)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(store.claim('c', claimOptions)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+
+    server.resume();
+    await (await store.acquire('k2', lockOptions)).release();
+    expect(await store.claim('c2', claimOptions)).toMatchObject({ state: 'claimed' });
+  });
+
+  it('after Redis is killed and restarted empty (no scripts loaded), the same store works again', async () => {
+    const store = newStore({ url: server.url, keyPrefix, commandTimeoutMs: 200 });
+    await (await store.acquire('k', lockOptions)).release();
+
+    await server.kill();
+    await expect(store.acquire('k', lockOptions)).rejects.toBeInstanceOf(StoreUnavailableError);
+
+    await server.restart();
+    // No event tells when the client has reconnected: retry while the store is unavailable.
+    let lease: Lease | undefined;
+    while (!lease) {
+      try {
+        lease = await store.acquire('k', lockOptions);
+      } catch (error) {
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        await delay(50);
+      }
+    }
+    await lease.release();
+    const claimed = leaseOf(await store.claim('c', claimOptions));
+    expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+  });
+
+  it('waitForChange after close() opens no new connection', async () => {
+    const raw = createClient({ url: server.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    try {
+      const connections = async (): Promise<number> => String(await raw.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
+      expect(await connections()).toBe(1);
+
+      const store = newStore({ url: server.url, keyPrefix });
+      await store.close();
+      await store.waitForChange('k', 200).catch(() => undefined); // resolving or rejecting are both fine; reconnecting is not
+      expect(await connections()).toBe(1);
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it('every key it writes has a TTL, so Redis never keeps lock or claim traces forever', async () => {
+    const store = newStore({ url: server.url, keyPrefix });
+    await (await store.acquire('lock', lockOptions)).release();
+    const claimed = leaseOf(await store.claim('completed', claimOptions));
+    await store.complete(claimed, 'outcome-1', 60_000);
+    leaseOf(await store.claim('abandoned', { leaseMs: 100, recordTtlMs: 60_000 }));
+    while ((await store.claim('abandoned', claimOptions)).state === 'busy') await store.waitForChange('abandoned', 50);
+    await store.settle('abandoned', 'unknown', 60_000);
+    await store.settle('never-claimed', 'unknown', 60_000);
+
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      const keys = await raw.keys(`${keyPrefix}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      const ttls = Object.fromEntries(await Promise.all(keys.map(async (key) => [key, await raw.pTTL(key)] as const)));
+      expect(Object.entries(ttls).filter(([, ttl]) => ttl < 0)).toEqual([]);
+    } finally {
+      raw.destroy();
+    }
+  });
+});
