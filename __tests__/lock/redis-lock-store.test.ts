@@ -153,13 +153,27 @@ describe('RedisLockStore on its own redis-server', () => {
     raw.on('error', () => undefined);
     await raw.connect();
     try {
-      const connections = async (): Promise<number> => String(await raw.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
+      const connections = async (): Promise<number> =>
+        String(await raw.sendCommand(['CLIENT', 'LIST']))
+          .trim()
+          .split('\n').length;
       expect(await connections()).toBe(1);
 
       const store = newStore({ url: server.url, keyPrefix });
       await store.close();
-      await store.waitForChange('k', 200).catch(() => undefined); // resolving or rejecting are both fine; reconnecting is not
-      expect(await connections()).toBe(1);
+      try {
+        await store.waitForChange('k', 200).catch(() => undefined); // resolving or rejecting are both fine; reconnecting is not
+        expect(await connections()).toBe(1);
+      } finally {
+        // Connections opened after close() are out of reach of the API and would keep jest from
+        // exiting (they reconnect forever once the server stops): destroy them through internals.
+        const internals = store as unknown as {
+          connecting?: Promise<{ destroy(): void }>;
+          subscriber?: Promise<{ destroy(): void } | undefined>;
+        };
+        (await internals.subscriber?.catch(() => undefined))?.destroy();
+        (await internals.connecting?.catch(() => undefined))?.destroy();
+      }
     } finally {
       raw.destroy();
     }

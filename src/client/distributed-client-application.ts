@@ -127,7 +127,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     };
     const auth = config.auth;
     const appSecret = auth.clientSecret ?? auth.clientCertificate?.thumbprintSha256 ?? auth.clientCertificate?.thumbprint ?? '';
-    this.hasher = new CodeHasher(redeem.codeHashKey === undefined ? `${auth.clientId}\u0000${appSecret}` : requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'));
+    this.hasher = new CodeHasher(
+      redeem.codeHashKey === undefined
+        ? `${auth.clientId}\u0000${appSecret}`
+        : requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'),
+    );
   }
 
   /** Codes this process is redeeming right now (for tests and stats; 0 when idle). */
@@ -144,7 +148,10 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   /**
    * Redeems an authorization code; the tokens go to the partition of the account that signed in.
    */
-  async acquireTokenByCode(request: DistributedAuthorizationCodeRequest, authCodePayload?: AuthorizationCodePayload): Promise<AuthenticationResult> {
+  async acquireTokenByCode(
+    request: DistributedAuthorizationCodeRequest,
+    authCodePayload?: AuthorizationCodePayload,
+  ): Promise<AuthenticationResult> {
     this.assertOpen();
     validateCodeRequest(request);
     const { binding, ...msalRequest } = request;
@@ -157,7 +164,13 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
       events: this,
       settings: this.redeemSettings,
       redeem: async () => (await this.clientFor(undefined, request.authority)).client.acquireTokenByCode(msalRequest, authCodePayload),
-      silent: (homeAccountId, forceRefresh) => this.acquireTokenSilent({ homeAccountId, scopes, forceRefresh, ...(request.authority !== undefined && { authority: request.authority }) }),
+      silent: (homeAccountId, forceRefresh) =>
+        this.acquireTokenSilent({
+          homeAccountId,
+          scopes,
+          forceRefresh,
+          ...(request.authority !== undefined && { authority: request.authority }),
+        }),
       purge: async (homeAccountId) => {
         const account = await this.getAccountByHomeId(homeAccountId);
         if (account) await this.removeAccount(account);
@@ -284,7 +297,8 @@ function validateCodeRequest(request: DistributedAuthorizationCodeRequest): void
   requireObject(request, 'request');
   requireNonEmptyString(request.code, 'request.code', 16 * 1024);
   requireNonEmptyString(request.redirectUri, 'request.redirectUri', 4096);
-  if (!Array.isArray(request.scopes)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"request.scopes" must be an array of strings');
+  if (!Array.isArray(request.scopes))
+    throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"request.scopes" must be an array of strings');
   request.scopes.forEach((scope, index) => requireNonEmptyString(scope, `request.scopes[${index}]`, 1024));
   if (request.codeVerifier !== undefined) requireNonEmptyString(request.codeVerifier, 'request.codeVerifier', 1024);
   if (request.binding !== undefined) requireNonEmptyString(request.binding, 'request.binding', 4096);

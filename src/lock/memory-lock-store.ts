@@ -63,13 +63,17 @@ export class MemoryLockStore implements LockStore {
       releaseMutex = await withTimeout(state.mutex, waitTimeoutMs).acquire();
     } catch (error) {
       this.leave(key, state);
-      if (error === E_TIMEOUT) throw new LockTimeoutError(`lock ${shortHash(key)} (hash) was not free within ${waitTimeoutMs} ms; retry later or raise the wait timeout`);
+      if (error === E_TIMEOUT)
+        throw new LockTimeoutError(
+          `lock ${shortHash(key)} (hash) was not free within ${waitTimeoutMs} ms; retry later or raise the wait timeout`,
+        );
       throw error;
     }
     const fence = ++this.fence;
     return this.lease(key, fence, leaseMs, () => {
       releaseMutex();
       this.leave(key, state);
+      this.changes.emit(key);
     });
   }
 
@@ -123,6 +127,7 @@ export class MemoryLockStore implements LockStore {
   }
 
   async waitForChange(key: string, timeoutMs: number): Promise<void> {
+    this.assertOpen();
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -134,8 +139,10 @@ export class MemoryLockStore implements LockStore {
     });
   }
 
+  /** Refuses further calls and wakes pending waits. Held leases still end on release or expiry. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const key of this.changes.eventNames()) this.changes.emit(key);
   }
 
   /** A lease that ends on release or after `leaseMs` (a holder that never releases loses the key, as with Redis). */
@@ -164,7 +171,11 @@ export class MemoryLockStore implements LockStore {
 
   private expireRecord(key: string, ttlMs: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
-      if (this.claims.get(key)?.expiry === timer) this.claims.delete(key);
+      const record = this.claims.get(key);
+      if (record?.expiry !== timer) return;
+      // A record never expires under a holder that still works on it (recordTtlMs < leaseMs).
+      if (record.holder) record.expiry = this.expireRecord(key, ttlMs);
+      else this.claims.delete(key);
     }, ttlMs).unref();
     return timer;
   }

@@ -98,6 +98,7 @@ const SETTLE = new RedisScript(`
 local current = redis.call('GET', KEYS[1])
 if current then return current end
 local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2] * 2)
 local value = fence .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
@@ -134,11 +135,17 @@ export class RedisLockStore implements LockStore {
   constructor(options: RedisLockStoreOptions) {
     requireObject(options, 'options');
     if ((options.url === undefined) === (options.client === undefined)) {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"options" must have exactly one of "url" (a Redis URL) and "client" (a node-redis client)');
+      throw new InvalidArgumentError(
+        'ERR_INVALID_ARG_VALUE',
+        '"options" must have exactly one of "url" (a Redis URL) and "client" (a node-redis client)',
+      );
     }
     if (options.url !== undefined) this.url = requireNonEmptyString(options.url, 'options.url');
     if (options.client !== undefined && typeof options.client?.evalSha !== 'function') {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.client" must be a node-redis v5 client, for example (keyv.store as KeyvRedis).client');
+      throw new InvalidArgumentError(
+        'ERR_INVALID_ARG_TYPE',
+        '"options.client" must be a node-redis v5 client, for example (keyv.store as KeyvRedis).client',
+      );
     }
     this.client = options.client;
     this.keyPrefix = options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128);
@@ -160,10 +167,15 @@ export class RedisLockStore implements LockStore {
     const token = randomBytes(12).toString('base64url');
     const deadline = Date.now() + waitTimeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const fence = Number(await this.run(ACQUIRE, [lockKey, `${lockKey}:fence`], [token, String(leaseMs), String(FENCE_TTL_MS)], 'lock acquire'));
+      const fence = Number(
+        await this.run(ACQUIRE, [lockKey, `${lockKey}:fence`], [token, String(leaseMs), String(FENCE_TTL_MS)], 'lock acquire'),
+      );
       if (fence > 0) return this.lease(key, lockKey, `${token}:${fence}`, fence);
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new LockTimeoutError(`lock ${shortHash(key)} (hash) was not free within ${waitTimeoutMs} ms; retry later or raise the wait timeout`);
+      if (remaining <= 0)
+        throw new LockTimeoutError(
+          `lock ${shortHash(key)} (hash) was not free within ${waitTimeoutMs} ms; retry later or raise the wait timeout`,
+        );
       await this.waitForChange(key, Math.min(remaining, this.backoff(attempt)));
     }
   }
@@ -174,7 +186,12 @@ export class RedisLockStore implements LockStore {
     const recordTtlMs = requirePositiveInteger(options.recordTtlMs, 'options.recordTtlMs');
     const base = `${this.keyPrefix}claim:{${key}}`;
     const token = randomBytes(12).toString('base64url');
-    const reply = (await this.run(CLAIM, [`${base}:lock`, `${base}:attempt`, `${base}:outcome`, `${base}:fence`], [token, String(leaseMs), String(recordTtlMs)], 'claim')) as string[];
+    const reply = (await this.run(
+      CLAIM,
+      [`${base}:lock`, `${base}:attempt`, `${base}:outcome`, `${base}:fence`],
+      [token, String(leaseMs), String(recordTtlMs)],
+      'claim',
+    )) as string[];
     switch (reply[0]) {
       case 'done':
         return { state: 'done', outcome: stripFence(reply[1]!) };
@@ -194,7 +211,12 @@ export class RedisLockStore implements LockStore {
     const owned = lease as RedisLease;
     if (!owned.ownerValue) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
     const base = `${this.keyPrefix}claim:{${lease.key}}`;
-    const done = await this.run(COMPLETE, [`${base}:lock`, `${base}:outcome`], [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key], 'complete');
+    const done = await this.run(
+      COMPLETE,
+      [`${base}:lock`, `${base}:outcome`],
+      [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key],
+      'complete',
+    );
     owned.markEnded();
     return Number(done) === 1;
   }
@@ -202,11 +224,17 @@ export class RedisLockStore implements LockStore {
   async settle(key: string, outcome: string, recordTtlMs: number): Promise<string> {
     requirePositiveInteger(recordTtlMs, 'recordTtlMs');
     const base = `${this.keyPrefix}claim:{${key}}`;
-    const stored = await this.run(SETTLE, [`${base}:outcome`, `${base}:fence`], [outcome, String(recordTtlMs), this.channel, key], 'settle');
+    const stored = await this.run(
+      SETTLE,
+      [`${base}:outcome`, `${base}:fence`],
+      [outcome, String(recordTtlMs), this.channel, key],
+      'settle',
+    );
     return stripFence(String(stored));
   }
 
   async waitForChange(key: string, timeoutMs: number): Promise<void> {
+    if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     void this.subscribe(); // best effort: polling still bounds the wait when pub/sub is down
     await new Promise<void>((resolve) => {
       let waiters = this.waiters.get(key);
@@ -296,6 +324,7 @@ export class RedisLockStore implements LockStore {
   }
 
   private subscribe(): Promise<RedisLockClient | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
     this.subscriber ??= (async () => {
       let subscriber: RedisLockClient | undefined;
       try {
@@ -309,6 +338,8 @@ export class RedisLockStore implements LockStore {
           this.commandTimeoutMs,
           'Redis subscribe',
         );
+        // A change published before the subscription was ready was missed: let every waiter re-check.
+        for (const waiters of [...this.waiters.values()]) for (const wake of [...waiters]) wake();
         return subscriber;
       } catch {
         subscriber?.destroy();

@@ -25,7 +25,12 @@ export function parseOutcome(text: string | undefined): RedemptionOutcome {
     const value = JSON.parse(text ?? '') as Record<string, unknown>;
     switch (value?.state) {
       case 'redeemed':
-        if (typeof value.homeAccountId === 'string' && value.homeAccountId && typeof value.bindingHash === 'string' && typeof value.redeemedAt === 'number') {
+        if (
+          typeof value.homeAccountId === 'string' &&
+          value.homeAccountId &&
+          typeof value.bindingHash === 'string' &&
+          typeof value.redeemedAt === 'number'
+        ) {
           return { state: 'redeemed', homeAccountId: value.homeAccountId, bindingHash: value.bindingHash, redeemedAt: value.redeemedAt };
         }
         break;

@@ -8,7 +8,14 @@
  * code in the lock store, find it busy, and wait for the outcome (pub/sub plus polling).
  */
 import type { AuthenticationResult } from '@azure/msal-node';
-import { CodeAlreadyRedeemedError, CodeExpiredError, LockTimeoutError, MsalDistributedCacheError, RedemptionFailedError, RedemptionOutcomeUnknownError } from '../errors';
+import {
+  CodeAlreadyRedeemedError,
+  CodeExpiredError,
+  LockTimeoutError,
+  MsalDistributedCacheError,
+  RedemptionFailedError,
+  RedemptionOutcomeUnknownError,
+} from '../errors';
 import type { SafeEmitter } from '../events';
 import type { Lease, LockStore } from '../lock/lock-store';
 import type { CodeHasher } from './code-hasher';
@@ -33,7 +40,11 @@ export interface RedeemEvents {
   /** A duplicate was answered with tokens from the shared cache. */
   'redeem:answered-from-cache': [RedeemEvent & { homeAccountId: string; afterServerRejection: boolean }];
   /** A duplicate (or a rejected redemption) got an error instead of tokens. */
-  'redeem:refused': [RedeemEvent & { reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone' }];
+  'redeem:refused': [
+    RedeemEvent & {
+      reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone';
+    },
+  ];
   /** The redeemer's lease was lost while it worked (its outcome may be refused by fencing). */
   'lock:lost': [RedeemEvent];
 }
@@ -57,7 +68,10 @@ export interface RedeemOnceDeps {
   /** Removes an account's tokens that the server refused to refresh. */
   purge(homeAccountId: string): Promise<void>;
   /** The copy of 'redeemed' outcomes kept in the token store (read after an AADSTS54005). */
-  mirror: { read(codeHash: string): Promise<RedemptionOutcome | undefined>; write(codeHash: string, outcome: RedemptionOutcome): Promise<void> };
+  mirror: {
+    read(codeHash: string): Promise<RedemptionOutcome | undefined>;
+    write(codeHash: string, outcome: RedemptionOutcome): Promise<void>;
+  };
 }
 
 interface Flight {
@@ -84,7 +98,8 @@ export class RedeemOnce {
   run(codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
     const flight = this.flights.get(codeHash);
     if (flight) {
-      if (!bindingHash || flight.bindingHash !== bindingHash) return Promise.reject(this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding'));
+      if (!bindingHash || flight.bindingHash !== bindingHash)
+        return Promise.reject(this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding'));
       deps.events.safeEmit('redeem:joined', { codeHash });
       return flight.promise;
     }
@@ -110,7 +125,9 @@ export class RedeemOnce {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        throw new LockTimeoutError(`a redemption of this code (${codeHash.slice(0, 16)}, a keyed hash) was still in progress after ${settings.waitTimeoutMs} ms; retry the request, or restart the sign-in from /authorize`);
+        throw new LockTimeoutError(
+          `a redemption of this code (${codeHash.slice(0, 16)}, a keyed hash) was still in progress after ${settings.waitTimeoutMs} ms; retry the request, or restart the sign-in from /authorize`,
+        );
       }
       await lockStore.waitForChange(codeHash, Math.min(remaining, 10 * 2 ** Math.min(attempt, 5), MAX_POLL_MS));
     }
@@ -120,12 +137,15 @@ export class RedeemOnce {
     const { settings } = deps;
     // Keep the lease while the token endpoint is slow; a lost lease is reported, and fencing
     // keeps this holder from overwriting an outcome recorded after it.
-    const keepAlive = setInterval(() => {
-      lease.extend(settings.leaseMs).then(
-        (held) => held || deps.events.safeEmit('lock:lost', { codeHash }),
-        () => undefined,
-      );
-    }, Math.max(1, Math.floor(settings.leaseMs / 3)));
+    const keepAlive = setInterval(
+      () => {
+        lease.extend(settings.leaseMs).then(
+          (held) => held || deps.events.safeEmit('lock:lost', { codeHash }),
+          () => undefined,
+        );
+      },
+      Math.max(1, Math.floor(settings.leaseMs / 3)),
+    );
     keepAlive.unref();
     let result: AuthenticationResult;
     try {
@@ -143,7 +163,13 @@ export class RedeemOnce {
     return result;
   }
 
-  private async afterFailedRedemption(error: unknown, lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+  private async afterFailedRedemption(
+    error: unknown,
+    lease: Lease,
+    codeHash: string,
+    bindingHash: string,
+    deps: RedeemOnceDeps,
+  ): Promise<AuthenticationResult> {
     if (isCodeAlreadyRedeemed(error)) return this.afterServerSaidRedeemed(error, lease, codeHash, bindingHash, deps);
     if (isCodeExpired(error)) {
       await this.record(lease, { state: 'expired' }, codeHash, deps);
@@ -163,7 +189,13 @@ export class RedeemOnce {
    * deployment, a lost lock record). Entra ID may have revoked the first redemption's tokens
    * (RFC 6749 §4.1.2), so answer only through a refresh, and purge what the server refuses.
    */
-  private async afterServerSaidRedeemed(error: unknown, lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+  private async afterServerSaidRedeemed(
+    error: unknown,
+    lease: Lease,
+    codeHash: string,
+    bindingHash: string,
+    deps: RedeemOnceDeps,
+  ): Promise<AuthenticationResult> {
     const mirrored = await deps.mirror.read(codeHash).catch(() => undefined);
     if (mirrored?.state === 'redeemed' && bindingHash && mirrored.bindingHash === bindingHash) {
       try {
@@ -182,10 +214,17 @@ export class RedeemOnce {
   }
 
   /** Answers a duplicate from the recorded outcome. */
-  private async answer(outcome: RedemptionOutcome, codeHash: string, bindingHash: string, deps: RedeemOnceDeps, afterServerRejection: boolean): Promise<AuthenticationResult> {
+  private async answer(
+    outcome: RedemptionOutcome,
+    codeHash: string,
+    bindingHash: string,
+    deps: RedeemOnceDeps,
+    afterServerRejection: boolean,
+  ): Promise<AuthenticationResult> {
     switch (outcome.state) {
       case 'redeemed': {
-        if (!bindingHash || outcome.bindingHash !== bindingHash) throw this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding');
+        if (!bindingHash || outcome.bindingHash !== bindingHash)
+          throw this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding');
         let result: AuthenticationResult;
         try {
           result = await deps.silent(outcome.homeAccountId, afterServerRejection);
@@ -212,25 +251,48 @@ export class RedeemOnce {
     if (!accepted) deps.events.safeEmit('lock:lost', { codeHash });
   }
 
-  private refuse(deps: RedeemOnceDeps, codeHash: string, reason: RedeemEvents['redeem:refused'][0]['reason'], cause?: unknown): MsalDistributedCacheError {
+  private refuse(
+    deps: RedeemOnceDeps,
+    codeHash: string,
+    reason: RedeemEvents['redeem:refused'][0]['reason'],
+    cause?: unknown,
+  ): MsalDistributedCacheError {
     deps.events.safeEmit('redeem:refused', { codeHash, reason });
     const options = cause === undefined ? undefined : { cause };
     const restart = 'restart the sign-in from /authorize';
     switch (reason) {
       case 'no-binding':
-        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed, and this request carries no proof that it belongs to the same sign-in (pass the PKCE codeVerifier or a binding such as the session id); ${restart}`, options);
+        return new CodeAlreadyRedeemedError(
+          `this authorization code was already redeemed, and this request carries no proof that it belongs to the same sign-in (pass the PKCE codeVerifier or a binding such as the session id); ${restart}`,
+          options,
+        );
       case 'binding-mismatch':
-        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed for a different sign-in (its PKCE verifier or binding does not match); ${restart}`, options);
+        return new CodeAlreadyRedeemedError(
+          `this authorization code was already redeemed for a different sign-in (its PKCE verifier or binding does not match); ${restart}`,
+          options,
+        );
       case 'already-redeemed':
-        return new CodeAlreadyRedeemedError(`Entra ID says this authorization code was already redeemed (AADSTS54005) and no tokens of that redemption can be used; ${restart}`, options);
+        return new CodeAlreadyRedeemedError(
+          `Entra ID says this authorization code was already redeemed (AADSTS54005) and no tokens of that redemption can be used; ${restart}`,
+          options,
+        );
       case 'tokens-gone':
-        return new CodeAlreadyRedeemedError(`this authorization code was already redeemed, but its tokens are no longer usable (removed, or refused by Entra ID); ${restart}`, options);
+        return new CodeAlreadyRedeemedError(
+          `this authorization code was already redeemed, but its tokens are no longer usable (removed, or refused by Entra ID); ${restart}`,
+          options,
+        );
       case 'expired':
         return new CodeExpiredError(`the authorization code expired (AADSTS70008); ${restart}`, options);
       case 'outcome-unknown':
-        return new RedemptionOutcomeUnknownError(`the token request for this authorization code failed without an answer, so it may have been redeemed; the code is not sent again; ${restart}`, options);
+        return new RedemptionOutcomeUnknownError(
+          `the token request for this authorization code failed without an answer, so it may have been redeemed; the code is not sent again; ${restart}`,
+          options,
+        );
       case 'failed':
-        return new RedemptionFailedError(`the first redemption of this authorization code failed, and the code is not sent again; ${restart}`, options);
+        return new RedemptionFailedError(
+          `the first redemption of this authorization code failed, and the code is not sent again; ${restart}`,
+          options,
+        );
     }
   }
 }
