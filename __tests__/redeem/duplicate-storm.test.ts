@@ -2,11 +2,10 @@
 // instances sharing Redis, cause exactly one token-endpoint call and all get tokens. The same
 // storm on plain ConfidentialClientApplication instances shows the AADSTS54005 failures.
 import { randomUUID } from 'node:crypto';
-import { CryptoProvider } from '@azure/msal-node';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
 import type { CallResult } from '../helpers/app-instance-process';
-import { startFakeEntraId } from '../helpers/entra';
-import type { FakeEntraId, FakeUser } from '../../src/testing';
+import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import type { FakeEntraId } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const PROCESSES = 4;
@@ -31,16 +30,7 @@ describe('duplicate storms over 4 processes', () => {
     await entra.close();
   });
 
-  async function newSignIn(): Promise<{ user: FakeUser; code: string; verifier: string }> {
-    const user = { oid: randomUUID(), name: 'Storm User', username: `${randomUUID().slice(0, 8)}@example.test` };
-    entra.addUser(user);
-    const pkce = await new CryptoProvider().generatePkceCodes();
-    return {
-      user,
-      code: entra.mintCode({ redirectUri, user, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256' }),
-      verifier: pkce.verifier,
-    };
-  }
+  const newSignIn = () => newPkceSignIn(entra, redirectUri, 'Storm User');
 
   /** Sends `calls` round-robin over the processes, each process running its share at once. */
   async function spread(calls: { op: string; args: Record<string, unknown> }[]): Promise<Settled[]> {

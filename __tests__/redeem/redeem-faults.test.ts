@@ -10,8 +10,8 @@ import KeyvRedis, { createClient } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
 import type { DistributedAuthorizationCodeRequest, RedeemEvents, TokenCacheEvents } from '../../src';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
-import { startFakeEntraId } from '../helpers/entra';
-import type { FakeEntraId, FakeUser, TokenRequestRecord } from '../../src/testing';
+import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import type { FakeEntraId, TokenRequestRecord } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -103,16 +103,7 @@ function messagesOf(error: unknown): string[] {
   return messages;
 }
 
-async function newSignIn(entra: FakeEntraId): Promise<{ user: FakeUser; code: string; verifier: string }> {
-  const user = { oid: randomUUID(), name: 'Faults User', username: `${randomUUID().slice(0, 8)}@example.test` };
-  entra.addUser(user);
-  const pkce = await new CryptoProvider().generatePkceCodes();
-  return {
-    user,
-    code: entra.mintCode({ redirectUri, user, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256' }),
-    verifier: pkce.verifier,
-  };
-}
+const newSignIn = (entra: FakeEntraId) => newPkceSignIn(entra, redirectUri, 'Faults User');
 
 describe('redeem-once under faults', () => {
   let entra: FakeEntraId;
