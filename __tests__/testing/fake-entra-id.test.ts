@@ -1,7 +1,8 @@
 // The fake Entra ID's endpoints, driven through the real @azure/msal-node wherever MSAL is the caller.
 import { AuthError, ConfidentialClientApplication, CryptoProvider, ServerError } from '@azure/msal-node';
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { startFakeEntraId } from '../helpers/entra';
+import { createTestCertificateAuthority, issueLoopbackServerCertificate } from '../../src/testing';
 import type { FakeEntraId } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
@@ -310,5 +311,15 @@ describe('FakeEntraId', () => {
       await newApp().acquireTokenByCode({ code, redirectUri, scopes });
       expect(JSON.stringify(entra.tokenRequests)).not.toContain(code);
     });
+  });
+});
+
+describe('test certificates', () => {
+  it('encode serial numbers minimally, so OpenSSL accepts every certificate (a leading zero byte is illegal padding)', () => {
+    const ca = createTestCertificateAuthority();
+    for (let round = 0; round < 600; round++) {
+      const { certPem } = issueLoopbackServerCertificate(ca);
+      expect(() => new X509Certificate(certPem)).not.toThrow();
+    }
   });
 });

@@ -37,8 +37,12 @@ const booleanTrue = (): Buffer => der(0x01, Buffer.from([0xff]));
 const explicit = (tagNumber: number, content: Buffer): Buffer => der(0xa0 | tagNumber, content);
 
 function positiveInteger(bytes: Buffer): Buffer {
-  // A leading 1 bit would make the INTEGER negative: prefix a zero byte.
-  return der(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+  // DER integers are minimal: no leading zero byte unless the next byte's high bit is set
+  // (a leading 0x00 before a byte < 0x80 is "illegal padding" to OpenSSL).
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  return der(0x02, minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function objectId(dotted: string): Buffer {
