@@ -22,7 +22,7 @@ import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
 import { ClosedError, InvalidArgumentError } from '../errors';
 import { SingleFlight } from '../internal/single-flight';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject } from '../internal/validate';
+import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { SafeEmitter } from '../events';
 import { CodeHasher } from '../redeem/code-hasher';
 import { parseOutcome, serializeOutcome } from '../redeem/outcome';
@@ -55,6 +55,13 @@ export interface RedeemOptions {
    * the same. @defaultValue derived from the client id and client secret (or certificate thumbprint)
    */
   codeHashKey?: string;
+  /**
+   * What to do when the lock store cannot be reached: `'fail-closed'` throws
+   * `ERR_STORE_UNAVAILABLE` before anything is sent to Entra ID; `'fail-open'` redeems without
+   * cross-process protection (emits `redeem:unlocked`; duplicates reaching other instances are
+   * then recognised by AADSTS54005). @defaultValue `'fail-closed'`
+   */
+  lockStoreFailure?: 'fail-closed' | 'fail-open';
 }
 
 /** `acquireTokenByCode`'s request, plus an optional `binding` that proves a duplicate is the same sign-in. */
@@ -124,6 +131,12 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
       leaseMs,
       waitTimeoutMs: optionalPositiveInteger(redeem.waitTimeoutMs, 'options.redeem.waitTimeoutMs', leaseMs + 10_000),
       recordTtlMs: optionalPositiveInteger(redeem.recordTtlMs, 'options.redeem.recordTtlMs', 15 * 60_000),
+      lockStoreFailure: requireOneOf(
+        redeem.lockStoreFailure,
+        'options.redeem.lockStoreFailure',
+        ['fail-closed', 'fail-open'],
+        'fail-closed',
+      ),
     };
     const auth = config.auth;
     const appSecret = auth.clientSecret ?? auth.clientCertificate?.thumbprintSha256 ?? auth.clientCertificate?.thumbprint ?? '';

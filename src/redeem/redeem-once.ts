@@ -15,9 +15,10 @@ import {
   MsalDistributedCacheError,
   RedemptionFailedError,
   RedemptionOutcomeUnknownError,
+  StoreUnavailableError,
 } from '../errors';
 import type { SafeEmitter } from '../events';
-import type { Lease, LockStore } from '../lock/lock-store';
+import type { Claim, Lease, LockStore } from '../lock/lock-store';
 import type { CodeHasher } from './code-hasher';
 import { parseOutcome, serializeOutcome } from './outcome';
 import type { RedemptionOutcome } from './outcome';
@@ -45,6 +46,8 @@ export interface RedeemEvents {
       reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone';
     },
   ];
+  /** The lock store could not be reached and `lockStoreFailure: 'fail-open'` redeemed without it. */
+  'redeem:unlocked': [RedeemEvent];
   /** The redeemer's lease was lost while it worked (its outcome may be refused by fencing). */
   'lock:lost': [RedeemEvent];
 }
@@ -52,6 +55,8 @@ export interface RedeemEvents {
 export interface RedeemOnceSettings {
   leaseMs: number;
   waitTimeoutMs: number;
+  /** The lock store cannot be reached: refuse (`'fail-closed'`) or redeem without it (`'fail-open'`). */
+  lockStoreFailure: 'fail-closed' | 'fail-open';
   recordTtlMs: number;
 }
 
@@ -114,7 +119,16 @@ export class RedeemOnce {
     const { lockStore, settings } = deps;
     const deadline = Date.now() + settings.waitTimeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const claim = await lockStore.claim(codeHash, { leaseMs: settings.leaseMs, recordTtlMs: settings.recordTtlMs });
+      let claim: Claim;
+      try {
+        claim = await lockStore.claim(codeHash, { leaseMs: settings.leaseMs, recordTtlMs: settings.recordTtlMs });
+      } catch (error) {
+        if (settings.lockStoreFailure === 'fail-closed' || !(error instanceof StoreUnavailableError)) throw error;
+        // Fail-open: redeem without cross-process protection. Duplicates in other processes may
+        // then reach Entra ID and are recognised by AADSTS54005.
+        deps.events.safeEmit('redeem:unlocked', { codeHash });
+        return this.redeemAsWinner(undefined, codeHash, bindingHash, deps);
+      }
       if (claim.state === 'claimed') return this.redeemAsWinner(claim.lease, codeHash, bindingHash, deps);
       if (attempt === 1) deps.events.safeEmit('redeem:waited', { codeHash });
       if (claim.state === 'done') return this.answer(parseOutcome(claim.outcome), codeHash, bindingHash, deps, false);
@@ -133,13 +147,18 @@ export class RedeemOnce {
     }
   }
 
-  private async redeemAsWinner(lease: Lease, codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
+  private async redeemAsWinner(
+    lease: Lease | undefined,
+    codeHash: string,
+    bindingHash: string,
+    deps: RedeemOnceDeps,
+  ): Promise<AuthenticationResult> {
     const { settings } = deps;
     // Keep the lease while the token endpoint is slow; a lost lease is reported, and fencing
     // keeps this holder from overwriting an outcome recorded after it.
     const keepAlive = setInterval(
       () => {
-        lease.extend(settings.leaseMs).then(
+        lease?.extend(settings.leaseMs).then(
           (held) => held || deps.events.safeEmit('lock:lost', { codeHash }),
           () => undefined,
         );
@@ -165,7 +184,7 @@ export class RedeemOnce {
 
   private async afterFailedRedemption(
     error: unknown,
-    lease: Lease,
+    lease: Lease | undefined,
     codeHash: string,
     bindingHash: string,
     deps: RedeemOnceDeps,
@@ -191,7 +210,7 @@ export class RedeemOnce {
    */
   private async afterServerSaidRedeemed(
     error: unknown,
-    lease: Lease,
+    lease: Lease | undefined,
     codeHash: string,
     bindingHash: string,
     deps: RedeemOnceDeps,
@@ -246,7 +265,8 @@ export class RedeemOnce {
   }
 
   /** Records the outcome; a store failure here is not the caller's failure (the lease then expires). */
-  private async record(lease: Lease, outcome: RedemptionOutcome, codeHash: string, deps: RedeemOnceDeps): Promise<void> {
+  private async record(lease: Lease | undefined, outcome: RedemptionOutcome, codeHash: string, deps: RedeemOnceDeps): Promise<void> {
+    if (!lease) return; // redeemed without the lock store (fail-open): nowhere to record
     const accepted = await deps.lockStore.complete(lease, serializeOutcome(outcome), deps.settings.recordTtlMs).catch(() => true);
     if (!accepted) deps.events.safeEmit('lock:lost', { codeHash });
   }
