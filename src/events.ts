@@ -18,9 +18,13 @@ export interface CacheWriteEvent extends PartitionEvent {
   deleted: boolean;
 }
 
-/** A stored entry could not be used and was treated as a miss. */
+/**
+ * A stored entry could not be used and was treated as a miss. `'undecryptable'`: encryption is on
+ * and the value is plain text, names a key not in the key ring, was written under another storage
+ * key, or was altered.
+ */
 export interface CacheCorruptEvent extends PartitionEvent {
-  reason: 'unparsable' | 'wrong-shape' | 'wrong-format' | 'foreign-partition' | 'foreign-account' | 'wrong-type';
+  reason: 'unparsable' | 'wrong-shape' | 'wrong-format' | 'foreign-partition' | 'foreign-account' | 'wrong-type' | 'undecryptable';
 }
 
 /** A store or lock-store call failed or timed out, and what the library did about it. */

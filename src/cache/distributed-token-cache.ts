@@ -1,10 +1,12 @@
 /**
  * DistributedTokenCache: MSAL's token cache in any Keyv store, one partition per account (or app,
  * or on-behalf-of assertion), shared by every instance of the app. Owns the store adapter, the
- * failure policy and the events; MSAL clients reach it through `plugin()`.
+ * failure policy, encryption at rest and the events; MSAL clients reach it through `plugin()`.
  */
 import Keyv from 'keyv';
 import type { ICachePlugin } from '@azure/msal-node';
+import { recordCipherFrom } from '../crypto/record-cipher';
+import type { EncryptionOptions, RecordCipher } from '../crypto/record-cipher';
 import { ClosedError, InvalidArgumentError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import { SafeEmitter } from '../events';
 import type { TokenCacheEvents } from '../events';
@@ -55,6 +57,13 @@ export interface DistributedTokenCacheOptions {
    * @defaultValue `'throw'`
    */
   writeFailure?: 'throw' | 'ignore';
+  /**
+   * Encrypt everything stored (partition contents, redemption outcomes) with AES-256-GCM, bound to
+   * its storage key. With it set, a value that does not decrypt (plain text written before
+   * encryption was turned on included) is a miss plus `cache:corrupt` with reason
+   * `'undecryptable'`. See docs/security.md. @defaultValue none: stored as JSON text
+   */
+  encryption?: EncryptionOptions;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -77,6 +86,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   readonly repository: PartitionRepository;
   private readonly partitionStore: PartitionStore;
   private readonly keyPrefix: string;
+  private readonly cipher: RecordCipher | undefined;
   private closed = false;
 
   /**
@@ -97,6 +107,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       partitionTtlMs: optionalPositiveInteger(options.partitionTtlMs, 'options.partitionTtlMs', 90 * DAY_MS),
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
+      cipher: recordCipherFrom(options.encryption, 'options.encryption'),
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)
@@ -104,6 +115,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       : new KeyvPartitionStore(store, lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     this.repository = new PartitionRepository(this.partitionStore, this, policy);
     this.keyPrefix = policy.keyPrefix;
+    this.cipher = policy.cipher;
   }
 
   /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
@@ -132,14 +144,20 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     return new PartitionCachePlugin(this.repository, partitionKey, true);
   }
 
-  /** @internal A small string record beside the partitions (redeem-once keeps outcomes here). */
-  readRecord(name: string): Promise<string | undefined> {
-    return this.partitionStore.getValue(`${this.keyPrefix}${name}`);
+  /**
+   * @internal A small string record beside the partitions (redeem-once keeps outcomes here);
+   * `undefined` when absent or, with encryption on, when it does not decrypt.
+   */
+  async readRecord(name: string): Promise<string | undefined> {
+    const key = `${this.keyPrefix}${name}`;
+    const value = await this.partitionStore.getValue(key);
+    return value === undefined || !this.cipher ? value : this.cipher.open(value, key);
   }
 
   /** @internal */
-  writeRecord(name: string, value: string, ttlMs: number): Promise<void> {
-    return this.partitionStore.setValue(`${this.keyPrefix}${name}`, value, ttlMs);
+  async writeRecord(name: string, value: string, ttlMs: number): Promise<void> {
+    const key = `${this.keyPrefix}${name}`;
+    return this.partitionStore.setValue(key, this.cipher ? this.cipher.seal(value, key) : value, ttlMs);
   }
 
   /** @internal */

@@ -1,9 +1,11 @@
 /**
  * Reads and writes whole partitions: validates what the store returns (a bad entry is a miss plus
  * an event, never a crash), guards partition isolation, and turns compare-and-set conflicts into
- * 3-way merges so that concurrent writers all survive. Applies the store-failure policy.
+ * 3-way merges so that concurrent writers all survive. Applies the store-failure policy, and the
+ * encryption at rest of partition contents when a cipher is set.
  */
 import { randomBytes } from 'node:crypto';
+import type { RecordCipher } from '../crypto/record-cipher';
 import { MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
 import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events';
 import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
@@ -24,6 +26,8 @@ export interface RepositoryPolicy {
   partitionTtlMs: number;
   readFailure: 'throw' | 'miss';
   writeFailure: 'throw' | 'ignore';
+  /** Encrypts `record.cache`, bound to the storage key; without it the cache is stored as JSON text. */
+  cipher?: RecordCipher | undefined;
 }
 
 /** Compare-and-set rounds before a write gives up; each lost round means another write landed. */
@@ -95,8 +99,9 @@ export class PartitionRepository {
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const deleting = isEmptyDocument(next);
       const version = deleting ? '' : newVersion();
-      const record = deleting ? null : { version, partition: partition.hash, cache: JSON.stringify(next) };
-      const result = await this.store.compareAndSet(this.storageKey(partition), expected, record, this.policy.partitionTtlMs);
+      const storageKey = this.storageKey(partition);
+      const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
+      const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs);
       if (result.ok) {
         this.events.safeEmit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
         return { version, document: next };
@@ -123,10 +128,22 @@ export class PartitionRepository {
     if (result.kind === 'absent') return { version: '', document: emptyDocument() };
     if (result.kind === 'corrupt') return corrupt(result.reason);
     if (result.record.partition !== partition.hash) return corrupt('foreign-partition');
-    const document = parseCacheDocument(result.record.cache);
+    const text = this.open(result.record.cache, this.storageKey(partition));
+    // With encryption on, plain text (or another key's or partition's envelope) is never accepted.
+    if (text === undefined) return corrupt('undecryptable');
+    const document = parseCacheDocument(text);
     if (!document) return corrupt('unparsable');
     if (!belongs(partition, document)) return corrupt('foreign-account');
     return { version, document };
+  }
+
+  private seal(text: string, storageKey: string): string {
+    return this.policy.cipher ? this.policy.cipher.seal(text, storageKey) : text;
+  }
+
+  /** `undefined` when encryption is on and the value does not decrypt. */
+  private open(value: string, storageKey: string): string | undefined {
+    return this.policy.cipher ? this.policy.cipher.open(value, storageKey) : value;
   }
 }
 

@@ -13,8 +13,12 @@ import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult }
 export interface RedisScriptingClient extends ScriptingClient {
   /** node-redis: connected and not reconnecting. */
   isReady?: boolean;
-  once?(event: 'ready', listener: () => void): unknown;
-  off?(event: 'ready', listener: () => void): unknown;
+  /** node-redis cluster: open from the start of `connect()`, before the slots are known. */
+  isOpen?: boolean;
+  /** node-redis cluster: the masters, empty until slot discovery has finished. */
+  masters?: readonly unknown[];
+  once?(event: 'ready' | 'connect', listener: () => void): unknown;
+  off?(event: 'ready' | 'connect', listener: () => void): unknown;
   hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
   get(key: string): Promise<string | null>;
   set(key: string, value: string, options: { PX: number }): Promise<unknown>;
@@ -66,16 +70,21 @@ export class RedisPartitionStore implements PartitionStore {
   private async client(): Promise<RedisScriptingClient> {
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     const client = (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
-    if (client.isReady !== false) return client;
+    // Redis Cluster: KeyvRedis.getClient() hands out a cluster as soon as another call has started
+    // connect(), before it knows the slots, and a command then fails with a TypeError. Such a
+    // cluster has no isReady; it emits 'connect' once discovery is done. (A standalone client has
+    // no `masters`, so its path is unchanged.)
+    const event = client.isReady === false ? 'ready' : isDiscoveringCluster(client) ? 'connect' : undefined;
+    if (event === undefined) return client;
     let onReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => {
       onReady = resolve;
-      client.once?.('ready', onReady);
+      client.once?.(event, onReady);
     });
     try {
       await withDeadline(ready, Math.max(1, deadlineAt - Date.now()), 'Redis connect');
     } finally {
-      client.off?.('ready', onReady);
+      client.off?.(event, onReady);
     }
     return client;
   }
@@ -146,6 +155,11 @@ function toReadResult([version, partition, cache]: (string | null | undefined)[]
   if (!version || typeof partition !== 'string' || typeof cache !== 'string')
     return { kind: 'corrupt', version: version ?? '', reason: 'wrong-shape' };
   return { kind: 'found', record: { version, partition, cache } };
+}
+
+/** A node-redis cluster whose connect() has started but has not discovered the slots yet. */
+function isDiscoveringCluster(client: RedisScriptingClient): boolean {
+  return Array.isArray(client.masters) && client.masters.length === 0 && client.isOpen === true;
 }
 
 function isWrongType(error: unknown): boolean {
