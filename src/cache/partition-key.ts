@@ -56,10 +56,13 @@ export class PartitionKey {
     return PartitionKey.forAccount(key, name);
   }
 
-  /** The hash that names this partition in storage, events and errors. */
+  /** The hash that names this partition in storage, events and errors (computed once). */
   get hash(): string {
-    return shortHash(this.value);
+    this.cachedHash ??= shortHash(this.value);
+    return this.cachedHash;
   }
+
+  private cachedHash: string | undefined;
 }
 
 const part = (value: string): string => encodeURIComponent(value.toLowerCase());

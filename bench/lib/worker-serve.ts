@@ -1,0 +1,45 @@
+// Child side of a bench worker: serves operations over JSON lines, exits when stdin closes.
+import { createInterface } from 'node:readline';
+
+export type Operations = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
+
+export function serve(operations: Operations, onClose: () => Promise<void>): void {
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    const { id, op, args } = JSON.parse(line) as { id: number; op: string; args: Record<string, unknown> };
+    const operation = operations[op];
+    (operation ? operation(args) : Promise.reject(new Error(`unknown op ${op}`))).then(
+      (value) => process.stdout.write(`${JSON.stringify({ id, ok: true, value: value ?? null })}\n`),
+      (error: unknown) => process.stdout.write(`${JSON.stringify({ id, ok: false, error: describe(error) })}\n`),
+    );
+  });
+  lines.on('close', () => {
+    onClose().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+  process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid })}\n`);
+}
+
+export function describe(error: unknown): string {
+  const e = error as { name?: string; code?: string; errorCode?: string; message?: string };
+  return [e?.name, e?.code ?? e?.errorCode, e?.message].filter(Boolean).join(': ') || String(error);
+}
+
+export function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+export function msalConfigFromEnv(): { auth: { clientId: string; clientSecret: string; authority: string; knownAuthorities: string[] } } {
+  return {
+    auth: {
+      clientId: env('CLIENT_ID'),
+      clientSecret: env('CLIENT_SECRET'),
+      authority: env('AUTHORITY'),
+      knownAuthorities: [env('KNOWN_AUTHORITY')],
+    },
+  };
+}
