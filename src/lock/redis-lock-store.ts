@@ -11,15 +11,20 @@ import { randomBytes } from 'node:crypto';
 import { ClosedError, InvalidArgumentError, LockTimeoutError } from '../errors';
 import { withDeadline } from '../internal/deadline';
 import { shortHash } from '../internal/hash';
+import { untilReady } from '../internal/redis-ready';
+import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
 import type { ScriptingClient } from '../internal/redis-script';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
 
 /** The subset of a node-redis v5 client that the lock store uses. */
-export interface RedisLockClient extends ScriptingClient {
-  isReady?: boolean;
+export interface RedisLockClient extends ScriptingClient, ReadyAwareClient {
   isOpen?: boolean;
+  /** node-redis cluster: the masters, empty until slot discovery has finished. */
+  masters?: readonly unknown[];
+  once?(event: 'connect', listener: () => void): unknown;
+  off?(event: 'connect', listener: () => void): unknown;
   connect(): Promise<unknown>;
   duplicate(): RedisLockClient;
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
@@ -261,7 +266,8 @@ export class RedisLockStore implements LockStore {
     for (const waiters of this.waiters.values()) for (const wake of [...waiters]) wake();
     const subscriber = await this.subscriber?.catch(() => undefined);
     subscriber?.destroy();
-    if (this.url !== undefined) (await this.connecting?.catch(() => undefined))?.destroy();
+    // Not `await this.connecting`: a first connect to a dead server never settles.
+    if (this.url !== undefined) this.client?.destroy();
   }
 
   private backoff(attempt: number): number {
@@ -292,8 +298,10 @@ export class RedisLockStore implements LockStore {
 
   private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
-    const client = await this.connected();
     const deadlineAt = Date.now() + this.commandTimeoutMs;
+    const client = await this.connected();
+    // While reconnecting, wait for the connection (within the deadline) rather than fail at once.
+    await untilReady(client, deadlineAt - Date.now(), 'Redis connect');
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
       this.commandTimeoutMs,
@@ -302,12 +310,33 @@ export class RedisLockStore implements LockStore {
   }
 
   private async connected(): Promise<RedisLockClient> {
-    if (this.client && this.url === undefined) return this.client;
+    if (this.client && this.url === undefined) return this.discovered(this.client);
     this.connecting ??= this.open().catch((error: unknown) => {
       this.connecting = undefined; // try again on the next call
       throw error;
     });
     return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect');
+  }
+
+  /**
+   * Redis Cluster: a cluster whose connect() has started (by its owner, say KeyvRedis) does not know
+   * the slots yet, and a command then fails with a TypeError where a standalone client would queue
+   * it. Wait for its 'connect' (emitted once discovery is done) within the command deadline. A
+   * standalone client has no `masters` and is returned as before.
+   */
+  private async discovered(client: RedisLockClient): Promise<RedisLockClient> {
+    if (!Array.isArray(client.masters) || client.masters.length > 0 || client.isOpen !== true) return client;
+    let onConnect: () => void = () => undefined;
+    const connected = new Promise<void>((resolve) => {
+      onConnect = resolve;
+      client.once?.('connect', onConnect);
+    });
+    try {
+      await withDeadline(connected, this.commandTimeoutMs, 'Redis Cluster slot discovery');
+    } finally {
+      client.off?.('connect', onConnect);
+    }
+    return client;
   }
 
   private async open(): Promise<RedisLockClient> {
@@ -318,8 +347,8 @@ export class RedisLockStore implements LockStore {
       socket: { connectTimeout: this.commandTimeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
     }) as unknown as RedisLockClient;
     client.on('error', () => undefined); // failures surface as typed errors from the commands
+    this.client = client; // known before it connects, so that close() can stop its reconnecting
     await client.connect();
-    this.client = client;
     return client;
   }
 

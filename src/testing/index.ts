@@ -7,4 +7,5 @@ export { createTestCertificateAuthority, issueLoopbackServerCertificate } from '
 export type { CertificateAndKey } from './certificates';
 export { trustCertificateAuthority } from './trust';
 export { RedisServer, findFreePort } from './redis-server';
+export { RedisCluster } from './redis-cluster';
 export { PostgresServer } from './postgres-server';
