@@ -160,6 +160,16 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     return this.partitionStore.setValue(key, this.cipher ? this.cipher.seal(value, key) : value, ttlMs);
   }
 
+  /** @internal Seals a value stored outside the token store (lock-store outcomes) when encryption is on. */
+  sealValue(value: string, context: string): string {
+    return this.cipher ? this.cipher.seal(value, context) : value;
+  }
+
+  /** @internal `undefined` when the value does not open (tampered, foreign, or plaintext while encrypting). */
+  openValue(value: string, context: string): string | undefined {
+    return this.cipher ? this.cipher.open(value, context) : value;
+  }
+
   /** @internal */
   assertOpen(): void {
     if (this.closed) throw new ClosedError('this DistributedTokenCache is closed; create a new one');

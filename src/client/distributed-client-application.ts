@@ -188,6 +188,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         const account = await this.getAccountByHomeId(homeAccountId);
         if (account) await this.removeAccount(account);
       },
+      outcomes: {
+        // Encrypted with the cache's key ring when encryption is on; bound to the code's claim.
+        seal: (outcome) => this.cache.sealValue(serializeOutcome(outcome), `claim:{${codeHash}}`),
+        open: (stored) => parseOutcome(this.cache.openValue(stored, `claim:{${codeHash}}`)),
+      },
       mirror: {
         read: async (hash) => {
           const text = await this.cache.readRecord(`redeemed:{${hash}}`);

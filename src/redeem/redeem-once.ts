@@ -20,7 +20,6 @@ import {
 import type { SafeEmitter } from '../events';
 import type { Claim, Lease, LockStore } from '../lock/lock-store';
 import type { CodeHasher } from './code-hasher';
-import { parseOutcome, serializeOutcome } from './outcome';
 import type { RedemptionOutcome } from './outcome';
 import { errorCodeOf, isCodeAlreadyRedeemed, isCodeExpired, isOutcomeUnknown } from './server-errors';
 
@@ -72,6 +71,8 @@ export interface RedeemOnceDeps {
   silent(homeAccountId: string, forceRefresh: boolean): Promise<AuthenticationResult>;
   /** Removes an account's tokens that the server refused to refresh. */
   purge(homeAccountId: string): Promise<void>;
+  /** How outcomes are written to and read from the lock store (sealed when encryption is on). */
+  outcomes: { seal(outcome: RedemptionOutcome): string; open(stored: string): RedemptionOutcome };
   /** The copy of 'redeemed' outcomes kept in the token store (read after an AADSTS54005). */
   mirror: {
     read(codeHash: string): Promise<RedemptionOutcome | undefined>;
@@ -131,11 +132,11 @@ export class RedeemOnce {
       }
       if (claim.state === 'claimed') return this.redeemAsWinner(claim.lease, codeHash, bindingHash, deps);
       if (attempt === 1) deps.events.safeEmit('redeem:waited', { codeHash });
-      if (claim.state === 'done') return this.answer(parseOutcome(claim.outcome), codeHash, bindingHash, deps, false);
+      if (claim.state === 'done') return this.answer(deps.outcomes.open(claim.outcome), codeHash, bindingHash, deps, false);
       if (claim.state === 'abandoned') {
         // The redeemer vanished after claiming: whether the code reached Entra ID is unknown.
-        const settled = await lockStore.settle(codeHash, serializeOutcome({ state: 'unknown' }), settings.recordTtlMs);
-        return this.answer(parseOutcome(settled), codeHash, bindingHash, deps, false);
+        const settled = await lockStore.settle(codeHash, deps.outcomes.seal({ state: 'unknown' }), settings.recordTtlMs);
+        return this.answer(deps.outcomes.open(settled), codeHash, bindingHash, deps, false);
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
@@ -267,7 +268,7 @@ export class RedeemOnce {
   /** Records the outcome; a store failure here is not the caller's failure (the lease then expires). */
   private async record(lease: Lease | undefined, outcome: RedemptionOutcome, codeHash: string, deps: RedeemOnceDeps): Promise<void> {
     if (!lease) return; // redeemed without the lock store (fail-open): nowhere to record
-    const accepted = await deps.lockStore.complete(lease, serializeOutcome(outcome), deps.settings.recordTtlMs).catch(() => true);
+    const accepted = await deps.lockStore.complete(lease, deps.outcomes.seal(outcome), deps.settings.recordTtlMs).catch(() => true);
     if (!accepted) deps.events.safeEmit('lock:lost', { codeHash });
   }
 
