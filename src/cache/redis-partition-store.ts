@@ -82,7 +82,7 @@ export class RedisPartitionStore implements PartitionStore {
       client.once?.(event, onReady);
     });
     try {
-      await withDeadline(ready, Math.max(1, deadlineAt - Date.now()), 'Redis connect');
+      await withDeadline(ready, Math.max(1, deadlineAt - Date.now()), 'Redis connect', this.storeTimeoutMs);
     } finally {
       client.off?.(event, onReady);
     }

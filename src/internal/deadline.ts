@@ -4,16 +4,17 @@ import { StoreUnavailableError } from '../errors';
 
 /**
  * Resolves or rejects as `work` does, or rejects with `StoreUnavailableError` after `timeoutMs`.
- * The timer is unref'd so a pending deadline never keeps the process alive.
+ * The timer is unref'd so a pending deadline never keeps the process alive. `budgetMs` is the
+ * whole budget named in the message when `timeoutMs` is what is left of it.
  */
-export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, operation: string): Promise<T> {
+export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, operation: string, budgetMs = timeoutMs): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
           new StoreUnavailableError(
-            `${operation} did not answer within ${timeoutMs} ms; check the store's connection (see docs/failure-modes.md)`,
+            `${operation} did not answer within ${budgetMs} ms; check the store's connection (see docs/failure-modes.md)`,
           ),
         ),
       timeoutMs,

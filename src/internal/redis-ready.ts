@@ -10,7 +10,7 @@ export interface ReadyAwareClient {
 }
 
 /** Resolves once `client` is ready; rejects with StoreUnavailableError after `timeoutMs`. */
-export async function untilReady(client: ReadyAwareClient, timeoutMs: number, operation: string): Promise<void> {
+export async function untilReady(client: ReadyAwareClient, timeoutMs: number, operation: string, budgetMs = timeoutMs): Promise<void> {
   if (client.isReady !== false) return;
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
@@ -18,7 +18,7 @@ export async function untilReady(client: ReadyAwareClient, timeoutMs: number, op
     client.once?.('ready', onReady);
   });
   try {
-    await withDeadline(ready, Math.max(1, timeoutMs), operation);
+    await withDeadline(ready, Math.max(1, timeoutMs), operation, budgetMs);
   } finally {
     client.off?.('ready', onReady);
   }

@@ -301,7 +301,7 @@ export class RedisLockStore implements LockStore {
     const deadlineAt = Date.now() + this.commandTimeoutMs;
     const client = await this.connected();
     // While reconnecting, wait for the connection (within the deadline) rather than fail at once.
-    await untilReady(client, deadlineAt - Date.now(), 'Redis connect');
+    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs);
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
       this.commandTimeoutMs,
