@@ -4,7 +4,7 @@ import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache } from '../../src';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
-import { startFakeEntraId } from '../helpers/entra';
+import { addRandomUser, startFakeEntraId } from '../helpers/entra';
 import type { FakeEntraId, FakeUser } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
@@ -32,11 +32,7 @@ describe('several processes sharing one Redis', () => {
     await local.cache.close();
   });
 
-  function newUser(): FakeUser {
-    const user = { oid: randomUUID(), name: 'Multi Process', username: `${randomUUID().slice(0, 8)}@example.test` };
-    entra.addUser(user);
-    return user;
-  }
+  const newUser = (): FakeUser => addRandomUser(entra, 'Multi Process');
 
   it(`no lost updates: ${PROCESSES} processes, one user, ${SCOPES_EACH} distinct scopes each, at once: all ${PROCESSES * SCOPES_EACH} access tokens survive`, async () => {
     const user = newUser();

@@ -4,7 +4,7 @@ import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { DistributedTokenCache, PartitionKey, PartitionMismatchError } from '../../src';
-import { startFakeEntraId } from '../helpers/entra';
+import { addRandomUser, startFakeEntraId } from '../helpers/entra';
 import type { FakeEntraId, FakeUser } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
@@ -27,11 +27,7 @@ describe('DistributedTokenCache.plugin() with a plain ConfidentialClientApplicat
 
   const clientWith = (partitionKey?: string | PartitionKey) =>
     new ConfidentialClientApplication({ ...entra.msalConfig(), cache: { cachePlugin: cache.plugin(partitionKey) } });
-  const newUser = (): FakeUser => {
-    const user = { oid: randomUUID(), name: 'Plugin User', username: `${randomUUID().slice(0, 8)}@example.test` };
-    entra.addUser(user);
-    return user;
-  };
+  const newUser = (): FakeUser => addRandomUser(entra, 'Plugin User');
 
   it('a client per request: redeem with the keyless plugin, then silent calls from a client bound to the account', async () => {
     const user = newUser();

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { InteractionRequiredAuthError } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, PartitionKey } from '../../src';
 import type { CacheCorruptEvent } from '../../src';
-import { startFakeEntraId } from '../helpers/entra';
+import { addRandomUser, startFakeEntraId } from '../helpers/entra';
 import { memoryStore, postgresStore, redisStore } from '../helpers/stores';
 import type { CorruptVariant, StoreFixture } from '../helpers/stores';
 import type { FakeEntraId, FakeUser } from '../../src/testing';
@@ -49,12 +49,7 @@ describe.each([
 
   const storageKeyOf = (homeAccountId: string): string => `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).hash}}`;
 
-  function newUser(): FakeUser {
-    const id = randomUUID();
-    const user = { oid: id, name: `User ${id.slice(0, 8)}`, username: `${id.slice(0, 8)}@example.test` };
-    entra.addUser(user);
-    return user;
-  }
+  const newUser = (): FakeUser => addRandomUser(entra, 'Contract User');
 
   async function signIn(app: DistributedClientApplication, user: FakeUser) {
     return app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes });

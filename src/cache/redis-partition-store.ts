@@ -5,20 +5,14 @@
  * Keys live outside the Keyv namespace: `keyv.clear()` does not touch them.
  */
 import { withDeadline } from '../internal/deadline';
+import { untilReady } from '../internal/redis-ready';
+import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
 import type { ScriptingClient } from '../internal/redis-script';
 import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult } from './partition-store';
 
 /** The subset of a node-redis v5 client (or cluster) that this store uses. */
-export interface RedisScriptingClient extends ScriptingClient {
-  /** node-redis: connected and not reconnecting. */
-  isReady?: boolean;
-  /** node-redis cluster: open from the start of `connect()`, before the slots are known. */
-  isOpen?: boolean;
-  /** node-redis cluster: the masters, empty until slot discovery has finished. */
-  masters?: readonly unknown[];
-  once?(event: 'ready' | 'connect', listener: () => void): unknown;
-  off?(event: 'ready' | 'connect', listener: () => void): unknown;
+export interface RedisScriptingClient extends ScriptingClient, ReadyAwareClient {
   hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
   get(key: string): Promise<string | null>;
   set(key: string, value: string, options: { PX: number }): Promise<unknown>;
@@ -70,22 +64,7 @@ export class RedisPartitionStore implements PartitionStore {
   private async client(): Promise<RedisScriptingClient> {
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     const client = (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
-    // Redis Cluster: KeyvRedis.getClient() hands out a cluster as soon as another call has started
-    // connect(), before it knows the slots, and a command then fails with a TypeError. Such a
-    // cluster has no isReady; it emits 'connect' once discovery is done. (A standalone client has
-    // no `masters`, so its path is unchanged.)
-    const event = client.isReady === false ? 'ready' : isDiscoveringCluster(client) ? 'connect' : undefined;
-    if (event === undefined) return client;
-    let onReady: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => {
-      onReady = resolve;
-      client.once?.(event, onReady);
-    });
-    try {
-      await withDeadline(ready, Math.max(1, deadlineAt - Date.now()), 'Redis connect', this.storeTimeoutMs);
-    } finally {
-      client.off?.(event, onReady);
-    }
+    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.storeTimeoutMs);
     return client;
   }
 
@@ -158,10 +137,6 @@ function toReadResult([version, partition, cache]: (string | null | undefined)[]
 }
 
 /** A node-redis cluster whose connect() has started but has not discovered the slots yet. */
-function isDiscoveringCluster(client: RedisScriptingClient): boolean {
-  return Array.isArray(client.masters) && client.masters.length === 0 && client.isOpen === true;
-}
-
 function isWrongType(error: unknown): boolean {
   const cause = (error as { cause?: unknown })?.cause ?? error;
   return String((cause as Error)?.message).startsWith('WRONGTYPE');

@@ -20,11 +20,6 @@ import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-
 
 /** The subset of a node-redis v5 client that the lock store uses. */
 export interface RedisLockClient extends ScriptingClient, ReadyAwareClient {
-  isOpen?: boolean;
-  /** node-redis cluster: the masters, empty until slot discovery has finished. */
-  masters?: readonly unknown[];
-  once?(event: 'connect', listener: () => void): unknown;
-  off?(event: 'connect', listener: () => void): unknown;
   connect(): Promise<unknown>;
   duplicate(): RedisLockClient;
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
@@ -300,7 +295,8 @@ export class RedisLockStore implements LockStore {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const deadlineAt = Date.now() + this.commandTimeoutMs;
     const client = await this.connected();
-    // While reconnecting, wait for the connection (within the deadline) rather than fail at once.
+    // While it (re)connects, or a cluster discovers its slots, wait (within the deadline) rather than
+    // fail at once.
     await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs);
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
@@ -310,33 +306,12 @@ export class RedisLockStore implements LockStore {
   }
 
   private async connected(): Promise<RedisLockClient> {
-    if (this.client && this.url === undefined) return this.discovered(this.client);
+    if (this.client && this.url === undefined) return this.client;
     this.connecting ??= this.open().catch((error: unknown) => {
       this.connecting = undefined; // try again on the next call
       throw error;
     });
     return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect');
-  }
-
-  /**
-   * Redis Cluster: a cluster whose connect() has started (by its owner, say KeyvRedis) does not know
-   * the slots yet, and a command then fails with a TypeError where a standalone client would queue
-   * it. Wait for its 'connect' (emitted once discovery is done) within the command deadline. A
-   * standalone client has no `masters` and is returned as before.
-   */
-  private async discovered(client: RedisLockClient): Promise<RedisLockClient> {
-    if (!Array.isArray(client.masters) || client.masters.length > 0 || client.isOpen !== true) return client;
-    let onConnect: () => void = () => undefined;
-    const connected = new Promise<void>((resolve) => {
-      onConnect = resolve;
-      client.once?.('connect', onConnect);
-    });
-    try {
-      await withDeadline(connected, this.commandTimeoutMs, 'Redis Cluster slot discovery');
-    } finally {
-      client.off?.('connect', onConnect);
-    }
-    return client;
   }
 
   private async open(): Promise<RedisLockClient> {
