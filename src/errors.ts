@@ -18,11 +18,41 @@ export type ErrorCode =
   | 'ERR_PARTITION_MISMATCH'
   | 'ERR_CLOSED';
 
-/** Base class: `name` is the subclass name, `code` is stable, `cause` is the original error. */
+/**
+ * Base class of every error this library throws but {@link InvalidArgumentError}: `name` is the
+ * subclass name, `code` is stable, `cause` is the original error.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await msal.acquireTokenByCode({ code, redirectUri, scopes: ['User.Read'], codeVerifier });
+ * } catch (error) {
+ *   if (!(error instanceof MsalDistributedCacheError)) throw error; // MSAL's own errors pass through
+ *   switch (error.code) {
+ *     case 'ERR_CODE_ALREADY_REDEEMED':
+ *     case 'ERR_CODE_EXPIRED':
+ *     case 'ERR_REDEMPTION_OUTCOME_UNKNOWN':
+ *     case 'ERR_REDEMPTION_FAILED':
+ *       break; // restart the sign-in from /authorize
+ *     case 'ERR_LOCK_TIMEOUT':
+ *     case 'ERR_STORE_UNAVAILABLE':
+ *       break; // answer 503 and let the user retry
+ *     default:
+ *       throw error;
+ *   }
+ * }
+ * ```
+ */
 export abstract class MsalDistributedCacheError extends Error {
+  /** The `code` of this class's errors, for comparisons such as `error.code === CodeExpiredError.code`. */
   static readonly code: ErrorCode;
+  /** The stable code of this error (public API: renaming one is a major version). */
   abstract readonly code: ErrorCode;
 
+  /**
+   * @param message - what went wrong and what to do next; never a token, code, secret or verifier
+   * @param options.cause - the underlying error (an MSAL `ServerError`, a Redis error)
+   */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = this.constructor.name;
@@ -92,8 +122,13 @@ export class ClosedError extends MsalDistributedCacheError {
 
 /** A bad argument: a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`. */
 export class InvalidArgumentError extends TypeError {
+  /** `ERR_INVALID_ARG_TYPE` (a value of the wrong type) or `ERR_INVALID_ARG_VALUE` (a bad value of the right type). */
   readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE';
 
+  /**
+   * @param code - which of the two
+   * @param message - names the argument or option, for example `"options.storeTimeoutMs" must be a positive integer`
+   */
   constructor(code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE', message: string) {
     super(message);
     this.name = 'InvalidArgumentError';

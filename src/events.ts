@@ -13,6 +13,7 @@ export interface PartitionEvent {
 
 /** A partition was written (`attempts` > 1 after compare-and-set conflicts). */
 export interface CacheWriteEvent extends PartitionEvent {
+  /** Compare-and-set rounds it took: 1 without a conflict. */
   attempts: number;
   /** `true` when the write removed the partition (nothing left in it). */
   deleted: boolean;
@@ -24,35 +25,56 @@ export interface CacheWriteEvent extends PartitionEvent {
  * key, or was altered.
  */
 export interface CacheCorruptEvent extends PartitionEvent {
+  /** Why the entry could not be used (see docs/failure-modes.md). */
   reason: 'unparsable' | 'wrong-shape' | 'wrong-format' | 'foreign-partition' | 'foreign-account' | 'wrong-type' | 'undecryptable';
 }
 
 /** A store or lock-store call failed or timed out, and what the library did about it. */
 export interface StoreErrorEvent {
+  /** What failed: reading or writing a partition, taking a lock, or closing the stores. */
   operation: 'read' | 'write' | 'lock' | 'close';
+  /** The partition concerned, as a hash of its key (absent for `close`). */
   partitionHash?: string;
+  /** The code of `error` (`ERR_STORE_UNAVAILABLE`, `ERR_LOCK_TIMEOUT`, ...). */
   code: ErrorCode;
   /** `'thrown'`: the caller got the error; `'treated-as-miss'` / `'ignored'`: by policy. */
   outcome: 'thrown' | 'treated-as-miss' | 'ignored';
+  /** The error (thrown to the caller or not), with the underlying store error as `cause`. */
   error: Error;
 }
 
-/** Every event the token cache emits. */
+/**
+ * Every event the token cache emits, with its payload: listen with `cache.on(name, listener)`.
+ *
+ * @example
+ * ```ts
+ * cache.on('store:error', ({ operation, code, outcome }) => console.warn(`token store ${operation} failed: ${code} (${outcome})`));
+ * cache.on('cache:corrupt', ({ partitionHash, reason }) => console.warn(`unusable partition ${partitionHash}: ${reason}`));
+ * ```
+ */
 export interface TokenCacheEvents {
+  /** A partition was read and had usable data. */
   'cache:hit': [PartitionEvent];
+  /** A partition was read and had no usable data (absent, or unusable: see `cache:corrupt`). */
   'cache:miss': [PartitionEvent];
+  /** A partition was written (or deleted, when nothing was left in it). */
   'cache:write': [CacheWriteEvent];
   /** A compare-and-set found a newer version: another writer got there first. */
   'cache:conflict': [PartitionEvent];
   /** Our changes were merged into another writer's version (3-way merge). */
   'cache:merge': [PartitionEvent];
+  /** A stored entry could not be used and was treated as a miss. */
   'cache:corrupt': [CacheCorruptEvent];
+  /** A store or lock-store call failed or timed out, whatever the failure policy did about it. */
   'store:error': [StoreErrorEvent];
 }
 
-/** A typed EventEmitter whose `emit` never throws because of a listener. */
+/**
+ * A typed `EventEmitter` (`on`, `once`, `off` with the event names and payloads of `Events`) whose
+ * events never throw because of a listener: a listener that throws becomes a process warning.
+ */
 export class SafeEmitter<Events extends Record<keyof Events, unknown[]>> extends EventEmitter<Events> {
-  /** Emits and swallows listener exceptions (reported to `process.emitWarning`). */
+  /** @internal Emits and swallows listener exceptions (reported to `process.emitWarning`). */
   safeEmit<Name extends keyof Events & string>(name: Name, ...payload: Events[Name]): void {
     try {
       (this.emit as (event: string, ...args: unknown[]) => boolean)(name, ...payload);

@@ -1,8 +1,31 @@
-// Public entry point `msal-distributed-cache` (barrel only).
+/**
+ * A distributed token cache and redeem-once authorization-code handling for `@azure/msal-node`
+ * confidential clients: {@link DistributedClientApplication} (MSAL's confidential client, with each
+ * authorization code redeemed once across every instance), {@link DistributedTokenCache} (MSAL's
+ * token cache in a Keyv store, one partition per account), the lock stores
+ * ({@link RedisLockStore}, {@link MemoryLockStore}), encryption at rest ({@link KeyRing}), and
+ * typed errors with stable `code`s ({@link MsalDistributedCacheError}).
+ *
+ * @example
+ * ```ts
+ * import Keyv from 'keyv';
+ * import KeyvRedis from '@keyv/redis';
+ * import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from 'msal-distributed-cache';
+ *
+ * const cache = new DistributedTokenCache({
+ *   store: new Keyv({ store: new KeyvRedis('redis://localhost:6379') }),
+ *   lockStore: new RedisLockStore({ url: 'redis://localhost:6379' }),
+ * });
+ * const msal = new DistributedClientApplication({ auth: { clientId, clientSecret, authority } }, { cache });
+ * ```
+ *
+ * @module msal-distributed-cache
+ */
+// Barrel only: the public API is exactly what is exported here.
 export * from './errors';
 export type * from './events';
 export { DistributedTokenCache } from './cache/distributed-token-cache';
-export type { DistributedTokenCacheOptions } from './cache/distributed-token-cache';
+export type { DistributedTokenCacheOptions, PartitionTtls } from './cache/distributed-token-cache';
 export { KeyRing } from './crypto/key-ring';
 export type { KeyRingKey, KeyRingOptions } from './crypto/key-ring';
 export { envelopeKeyId } from './crypto/envelope';
@@ -21,5 +44,5 @@ export type {
 } from './client/distributed-client-application';
 export type { RedeemEvent, RedeemEvents } from './redeem/redeem-once';
 export { RedisLockStore } from './lock/redis-lock-store';
-export type { RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
+export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';

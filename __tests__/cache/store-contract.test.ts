@@ -85,6 +85,8 @@ describe.each([
     const { app } = instance();
     const result = await signIn(app, user);
     expect(await store.exists(storageKeyOf(result.account!.homeAccountId))).toBe(true);
+    // This instance has found the account by homeAccountId before: that must not outlive the removal.
+    expect((await app.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes })).fromCache).toBe(true);
     await instance().app.removeAccount(result.account!);
     expect(await store.exists(storageKeyOf(result.account!.homeAccountId))).toBe(false);
     expect(await instance().app.getAccountByHomeId(result.account!.homeAccountId)).toBeNull();
@@ -120,6 +122,33 @@ describe.each([
     const expiresAt = await store.expiresAt(storageKeyOf(result.account!.homeAccountId));
     expect(expiresAt).toBeGreaterThan(before);
     expect(expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
+
+  it('partitionTtlMs per kind: account, app and on-behalf-of partitions each get their own time-to-live', async () => {
+    const ttls = { account: 60_000, app: 120_000, obo: 30_000 };
+    const cache = new DistributedTokenCache({ store: store.newKeyv(), lockStore: locks, keyPrefix, partitionTtlMs: ttls });
+    caches.push(cache);
+    const config = entra.msalConfig();
+    const app = new DistributedClientApplication(config, { cache });
+    const before = Date.now();
+    const signedIn = await signIn(app, newUser());
+    await app.acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] });
+    await app.acquireTokenOnBehalfOf({ oboAssertion: signedIn.accessToken, scopes: ['https://graph.example.test/User.Read'] });
+    const after = Date.now();
+    const tenantId = new URL(config.auth.authority).pathname.split('/')[1]!;
+    const partitions = {
+      account: PartitionKey.forAccount(signedIn.account!.homeAccountId),
+      app: PartitionKey.forApp(config.auth.clientId, tenantId),
+      obo: PartitionKey.forOnBehalfOf(config.auth.clientId, signedIn.accessToken),
+    };
+    for (const kind of ['account', 'app', 'obo'] as const) {
+      const expiresAt = await store.expiresAt(`${keyPrefix}cache:{${partitions[kind].hash}}`);
+      // Written between `before` and `after`; a millisecond either way for the clocks' rounding.
+      expect({ kind, expiresAt: expiresAt! >= before + ttls[kind] - 1 && expiresAt! <= after + ttls[kind] + 1 }).toEqual({
+        kind,
+        expiresAt: true,
+      });
+    }
   });
 
   it.each<CorruptVariant>(['random-bytes', 'truncated-json', 'wrong-shape', 'wrong-format'])(

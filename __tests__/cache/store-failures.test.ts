@@ -10,6 +10,7 @@ import type { DistributedTokenCacheOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
 import type { FakeEntraId } from '../../src/testing';
 import { startFakeEntraId } from '../helpers/entra';
+import { rejectionOf } from '../helpers/assertions';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -82,16 +83,6 @@ async function signIn(app: DistributedClientApplication): Promise<{ code: string
   const code = entra.mintCode({ redirectUri });
   const result = await app.acquireTokenByCode({ code, redirectUri, scopes });
   return { code, result };
-}
-
-/** What `promise` rejected with; fails the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  const outcome = await promise.then(
-    (value) => ({ resolved: true as const, value }),
-    (error: unknown) => ({ resolved: false as const, error }),
-  );
-  if (outcome.resolved) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)?.slice(0, 200)}`);
-  return outcome.error;
 }
 
 /** Waits, one client event at a time, until `done()` holds; bounded by a number of events. */

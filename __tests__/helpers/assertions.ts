@@ -12,3 +12,13 @@ export function thrownBy(fn: () => unknown): InvalidArgumentError {
   }
   throw new Error('expected a TypeError, nothing was thrown');
 }
+
+/** What `promise` rejected with; fails the test when it resolves. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  const outcome = await promise.then(
+    (value) => ({ resolved: true as const, value }),
+    (error: unknown) => ({ resolved: false as const, error }),
+  );
+  if (outcome.resolved) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)?.slice(0, 200)}`);
+  return outcome.error as Error & { code?: string };
+}

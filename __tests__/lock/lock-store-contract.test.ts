@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ClosedError, LockTimeoutError, MemoryLockStore, RedisLockStore } from '../../src';
 import type { Claim, ClaimOptions, Lease, LockStore } from '../../src';
+import { rejectionOf } from '../helpers/assertions';
 
 /** Two instances of an app: `a` and `b`, sharing locks as the implementation allows. */
 interface Instances {
@@ -33,16 +34,6 @@ const implementations: [string, () => Instances][] = [
 
 const TTL = 60_000;
 const claimOptions: ClaimOptions = { leaseMs: 10_000, recordTtlMs: TTL };
-
-/** The error `promise` rejects with; fails the test if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 function expectClaimed(claim: Claim): Lease {
   if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);
@@ -103,7 +94,7 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
 
   it('acquire gives up with LockTimeoutError, naming the key by hash only, while another holder keeps the key', async () => {
     const held = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
-    const error = await rejection(b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 150 }));
+    const error = await rejectionOf(b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 150 }));
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect(error.code).toBe('ERR_LOCK_TIMEOUT');
     expect(error.message).not.toContain(key);
@@ -223,7 +214,7 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
       ['settle', () => a.settle(key, 'unknown', TTL)],
     ];
     for (const [name, call] of calls) {
-      const error = await rejection(call());
+      const error = await rejectionOf(call());
       expect([name, error]).toEqual([name, expect.any(ClosedError)]);
       expect(error.code).toBe('ERR_CLOSED');
     }

@@ -2,24 +2,20 @@
 // test has its own redis-server, which it may pause or kill). The shared behaviour of every lock
 // store is in lock-store-contract.test.ts.
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createClient } from '@keyv/redis';
+import Keyv from 'keyv';
+import KeyvRedis, { createClient } from '@keyv/redis';
 import { LockTimeoutError, RedisLockStore, StoreUnavailableError } from '../../src';
 import type { Lease } from '../../src';
-import { RedisServer } from '../../src/testing';
+import { RedisServer, createTestCertificateAuthority, findFreePort, issueLoopbackServerCertificate } from '../../src/testing';
+import type { CertificateAndKey } from '../../src/testing';
+import { rejectionOf, thrownBy } from '../helpers/assertions';
 
 const claimOptions = { leaseMs: 10_000, recordTtlMs: 60_000 };
 const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 1_000 };
-
-/** The error `promise` rejects with; fails the test if it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 function leaseOf(claim: Awaited<ReturnType<RedisLockStore['claim']>>): Lease {
   if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);
@@ -79,6 +75,107 @@ describe('RedisLockStore options', () => {
   });
 });
 
+describe('RedisLockStore connections', () => {
+  it("connects a client it is given that was never connected (@keyv/redis's client connects lazily), and KeyvRedis goes on using it", async () => {
+    const keyv = new Keyv({ store: new KeyvRedis(process.env.REDIS_URL!) });
+    const client = (keyv.store as KeyvRedis<string>).client;
+    expect(client.isOpen).toBe(false);
+    try {
+      const store = newStore({ client, keyPrefix: `lock-${randomUUID()}:` });
+      const claimed = leaseOf(await store.claim('c', claimOptions));
+      expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+      expect(await store.claim('c', claimOptions)).toEqual({ state: 'done', outcome: 'outcome-1' });
+      const key = `k-${randomUUID()}`;
+      await keyv.set(key, 'v');
+      expect(await keyv.get(key)).toBe('v');
+    } finally {
+      await keyv.disconnect();
+    }
+  });
+
+  it('passes clientOptions to the client it opens from a url (here: the database)', async () => {
+    const keyPrefix = `lock-${randomUUID()}:`;
+    const store = newStore({ url: process.env.REDIS_URL!, clientOptions: { database: 5 }, keyPrefix });
+    leaseOf(await store.claim('c', claimOptions));
+    const probe = createClient({ url: process.env.REDIS_URL! });
+    await probe.connect();
+    try {
+      const pattern = `${keyPrefix}claim:*`;
+      expect(await probe.keys(pattern)).toEqual([]);
+      await probe.select(5);
+      expect((await probe.keys(pattern)).length).toBeGreaterThan(0);
+    } finally {
+      probe.destroy();
+    }
+  });
+
+  it('refuses clientOptions without a url (ERR_INVALID_ARG_VALUE)', () => {
+    const client = createClient({ url: process.env.REDIS_URL! });
+    const error = thrownBy(() => new RedisLockStore({ client, clientOptions: { database: 1 } }));
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE');
+  });
+
+  it('a connect that never succeeds says why: the connection error is the cause and is named in the message', async () => {
+    const port = await findFreePort(); // nothing listens there
+    const store = newStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 300 });
+    const error = await rejectionOf(store.claim('c', claimOptions));
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error.cause as { code?: string }).code).toBe('ECONNREFUSED');
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+});
+
+describe('RedisLockStore over TLS (rediss://, a private CA in clientOptions.socket)', () => {
+  let server: RedisServer;
+  let tlsUrl: string;
+  let ca: CertificateAndKey;
+  let directory: string;
+
+  beforeAll(async () => {
+    ca = createTestCertificateAuthority();
+    const serverCertificate = issueLoopbackServerCertificate(ca);
+    directory = mkdtempSync(join(tmpdir(), 'mdc-redis-tls-'));
+    const file = (name: string, pem: string): string => {
+      writeFileSync(join(directory, name), pem, { mode: 0o600 });
+      return join(directory, name);
+    };
+    const tlsPort = await findFreePort();
+    server = await RedisServer.start({
+      args: [
+        ...['--tls-port', String(tlsPort), '--tls-auth-clients', 'no'],
+        ...[
+          '--tls-cert-file',
+          file('server.pem', serverCertificate.certPem),
+          '--tls-key-file',
+          file('server-key.pem', serverCertificate.keyPem),
+        ],
+        ...['--tls-ca-cert-file', file('ca.pem', ca.certPem)],
+      ],
+    });
+    tlsUrl = `rediss://127.0.0.1:${tlsPort}`;
+  });
+  afterAll(async () => {
+    await server.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('connects with the CA given in clientOptions, and the certificate is verified', async () => {
+    const store = newStore({ url: tlsUrl, clientOptions: { socket: { tls: true, ca: [ca.certPem] } } });
+    const claimed = leaseOf(await store.claim('c', claimOptions));
+    expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+    expect(await store.claim('c', claimOptions)).toEqual({ state: 'done', outcome: 'outcome-1' });
+  });
+
+  it('without that CA the connect fails, and the error names the untrusted certificate', async () => {
+    const store = newStore({ url: tlsUrl, commandTimeoutMs: 500 });
+    const error = await rejectionOf(store.claim('c', claimOptions));
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect((error.cause as { code?: string }).code).toMatch(/CERT|SIGNATURE|ISSUER/);
+    expect(error.message).toContain((error.cause as Error).message);
+  });
+});
+
 describe('RedisLockStore on its own redis-server', () => {
   let server: RedisServer;
   let keyPrefix: string;
@@ -99,7 +196,7 @@ describe('RedisLockStore on its own redis-server', () => {
 
     server.pause();
     for (const call of [() => store.acquire('paused-lock', lockOptions), () => store.claim('paused-claim', claimOptions)]) {
-      const error = await rejection(call());
+      const error = await rejectionOf(call());
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
       expect(error.message).not.toContain('paused-');

@@ -325,8 +325,10 @@ describe('redeem-once under faults', () => {
   it('in-process redemption state is empty again after 10,000 distinct codes, each with a concurrent duplicate', async () => {
     const CODES = 10_000;
     const BATCH = 100;
-    const lockStore = new RedisLockStore({ url: redisUrl(), keyPrefix: `faults-${randomUUID()}:` });
-    const cache = new DistributedTokenCache({ lockStore }); // in-memory Keyv tokens, locks in Redis
+    // Deadlines far above any stall of a loaded CI machine: this test is about state left behind,
+    // not about deadlines (those have their own tests).
+    const lockStore = new RedisLockStore({ url: redisUrl(), keyPrefix: `faults-${randomUUID()}:`, commandTimeoutMs: 120_000 });
+    const cache = new DistributedTokenCache({ lockStore, storeTimeoutMs: 120_000 }); // in-memory Keyv tokens, locks in Redis
     cleanups.push(() => cache.close());
     const app = new DistributedClientApplication(entra.msalConfig(), { cache });
     const counts = new Map<string, number>();

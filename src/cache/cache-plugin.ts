@@ -12,6 +12,8 @@ import type { PartitionRepository, Snapshot } from './partition-repository';
 
 export class PartitionCachePlugin implements ICachePlugin {
   private snapshot: Snapshot | undefined;
+  /** The JSON of `snapshot.document`, made once per snapshot (MSAL may load it several times per operation). */
+  private serialized: { snapshot: Snapshot; json: string } | undefined;
 
   /**
    * @param partition - the partition, or `undefined` to take it from the account MSAL writes
@@ -34,11 +36,19 @@ export class PartitionCachePlugin implements ICachePlugin {
     return this.snapshot;
   }
 
-  async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
-    if (!this.partition) return;
+  /** Reads the partition (once per operation when snapshots are reused); `undefined` before a deferred partition is known. */
+  async load(): Promise<Snapshot | undefined> {
+    if (!this.partition) return undefined;
     if (!this.snapshot || !this.reuseSnapshot) this.snapshot = await this.repository.read(this.partition);
+    return this.snapshot;
+  }
+
+  async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
+    const snapshot = await this.load();
+    if (!snapshot) return;
+    if (this.serialized?.snapshot !== snapshot) this.serialized = { snapshot, json: JSON.stringify(snapshot.document) };
     // Always replace MSAL's in-memory state, so data removed from the store does not come back.
-    context.tokenCache.deserialize(JSON.stringify(this.snapshot.document));
+    context.tokenCache.deserialize(this.serialized.json);
   }
 
   async afterCacheAccess(context: TokenCacheContext): Promise<void> {

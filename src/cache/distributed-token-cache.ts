@@ -10,15 +10,26 @@ import type { EncryptionOptions, RecordCipher } from '../crypto/record-cipher';
 import { ClosedError, InvalidArgumentError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import { SafeEmitter } from '../events';
 import type { TokenCacheEvents } from '../events';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
+import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf, requirePositiveInteger } from '../internal/validate';
 import { MemoryLockStore } from '../lock/memory-lock-store';
 import type { LockStore } from '../lock/lock-store';
 import { PartitionCachePlugin } from './cache-plugin';
 import { KeyvPartitionStore } from './keyv-partition-store';
 import { PartitionKey } from './partition-key';
+import type { PartitionKind } from './partition-key';
 import { PartitionRepository } from './partition-repository';
 import type { PartitionStore } from './partition-store';
 import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
+
+/** Time-to-live of partitions per kind (see {@link PartitionKind}); each defaults as in `partitionTtlMs`. */
+export interface PartitionTtls {
+  /** A signed-in user's tokens (`PartitionKey.forAccount`). @defaultValue 90 days */
+  account?: number;
+  /** The app's own tokens per tenant, client credentials (`PartitionKey.forApp`). @defaultValue 90 days */
+  app?: number;
+  /** On-behalf-of tokens per incoming token (`PartitionKey.forOnBehalfOf`). @defaultValue 1 day */
+  obo?: number;
+}
 
 /** Options of {@link DistributedTokenCache}. */
 export interface DistributedTokenCacheOptions {
@@ -39,9 +50,12 @@ export interface DistributedTokenCacheOptions {
   keyPrefix?: string;
   /**
    * Time-to-live of a partition, renewed with every write (tokens are rewritten at least at every
-   * access-token refresh). @defaultValue 90 days, Entra's refresh-token lifetime
+   * access-token refresh): one number for every partition, or one per kind of partition.
+   * @defaultValue `{ account: 90 days, app: 90 days, obo: 1 day }`: an account's refresh token
+   * lives up to 90 days; an on-behalf-of partition is keyed by the incoming token, which Entra ID
+   * issues for at most a day, so after that no request can ever read it again
    */
-  partitionTtlMs?: number;
+  partitionTtlMs?: number | PartitionTtls;
   /** Deadline of every store call. @defaultValue 2000 */
   storeTimeoutMs?: number;
   /** How long a write waits for a partition lock (stores without atomic operations). @defaultValue 5000 */
@@ -69,14 +83,23 @@ export interface DistributedTokenCacheOptions {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * A token cache shared by every instance of an app.
+ * A token cache shared by every instance of an app: MSAL's token cache in a Keyv store, one
+ * partition per account (or app, or on-behalf-of assertion). Give it to a
+ * {@link DistributedClientApplication}, or use {@link plugin} with MSAL clients of your own. Emits
+ * the {@link TokenCacheEvents}; see docs/token-cache.md.
  *
  * @example
  * ```ts
  * import Keyv from 'keyv';
  * import KeyvRedis from '@keyv/redis';
- * const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis('redis://localhost:6379') }) });
- * const app = new ConfidentialClientApplication({ auth, cache: { cachePlugin: cache.plugin(homeAccountId) } });
+ *
+ * const cache = new DistributedTokenCache({
+ *   store: new Keyv({ store: new KeyvRedis('redis://localhost:6379') }), // default: in memory, one process
+ *   lockStore: new RedisLockStore({ url: 'redis://localhost:6379' }), // default: MemoryLockStore
+ *   readFailure: 'throw',
+ * });
+ * cache.on('store:error', ({ operation, code }) => console.warn(`token store ${operation} failed: ${code}`));
+ * const msal = new DistributedClientApplication({ auth }, { cache });
  * ```
  */
 export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
@@ -90,7 +113,11 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   private closed = false;
 
   /**
-   * @throws TypeError `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` naming the bad option
+   * Creates the cache; the store is connected by Keyv on first use.
+   *
+   * @param options - the store, the lock store, the failure policies, encryption
+   * @throws InvalidArgumentError (a `TypeError`, `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`)
+   *   naming the bad option
    */
   constructor(options: DistributedTokenCacheOptions = {}) {
     super();
@@ -104,7 +131,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     const lockWaitTimeoutMs = optionalPositiveInteger(options.lockWaitTimeoutMs, 'options.lockWaitTimeoutMs', 5000);
     const policy = {
       keyPrefix: options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128),
-      partitionTtlMs: optionalPositiveInteger(options.partitionTtlMs, 'options.partitionTtlMs', 90 * DAY_MS),
+      partitionTtlMs: partitionTtlsFrom(options.partitionTtlMs),
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
       cipher: recordCipherFrom(options.encryption, 'options.encryption'),
@@ -131,7 +158,18 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    * @param partitionKey - a `PartitionKey`, or a homeAccountId; omit it only for
    *   `acquireTokenByCode`, where the partition is taken from the account MSAL writes
    * @returns the plugin for `{ cache: { cachePlugin } }`
-   * @throws TypeError `ERR_INVALID_ARG_*` for an empty or malformed key
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or malformed key
+   * @throws ClosedError after {@link close}
+   *
+   * @example
+   * ```ts
+   * import { ConfidentialClientApplication } from '@azure/msal-node';
+   *
+   * // A client per request, bound to the partition of the signed-in account:
+   * const client = new ConfidentialClientApplication({ auth, cache: { cachePlugin: cache.plugin(homeAccountId) } });
+   * const account = await client.getTokenCache().getAccountByHomeId(homeAccountId);
+   * if (account) await client.acquireTokenSilent({ account, scopes: ['User.Read'] });
+   * ```
    */
   plugin(partitionKey?: PartitionKey | string): ICachePlugin {
     this.assertOpen();
@@ -209,4 +247,26 @@ function requireKeyv(store: unknown): Keyv {
       '"options.store" must be a Keyv instance (new Keyv({ store: ... })), not a bare store or Map',
     );
   return store as Keyv;
+}
+
+const DEFAULT_PARTITION_TTLS: Record<PartitionKind, number> = { account: 90 * DAY_MS, app: 90 * DAY_MS, obo: DAY_MS };
+
+function partitionTtlsFrom(value: unknown): Record<PartitionKind, number> {
+  const name = 'options.partitionTtlMs';
+  if (value === undefined) return DEFAULT_PARTITION_TTLS;
+  if (typeof value === 'number') {
+    const ttl = requirePositiveInteger(value, name);
+    return { account: ttl, app: ttl, obo: ttl };
+  }
+  const perKind = requireObject(value as PartitionTtls, name);
+  for (const key of Object.keys(perKind)) {
+    if (!(key in DEFAULT_PARTITION_TTLS)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" has an unknown kind "${key}"; use account, app or obo`);
+    }
+  }
+  return {
+    account: optionalPositiveInteger(perKind.account, `${name}.account`, DEFAULT_PARTITION_TTLS.account),
+    app: optionalPositiveInteger(perKind.app, `${name}.app`, DEFAULT_PARTITION_TTLS.app),
+    obo: optionalPositiveInteger(perKind.obo, `${name}.obo`, DEFAULT_PARTITION_TTLS.obo),
+  };
 }

@@ -11,7 +11,21 @@ import { requireNonEmptyString } from '../internal/validate';
 /** What a partition holds. */
 export type PartitionKind = 'account' | 'app' | 'obo';
 
-/** The key of one partition of the token cache. */
+/**
+ * The key of one partition of the token cache. {@link DistributedClientApplication} picks the
+ * partition of every operation itself; build keys for {@link DistributedTokenCache.plugin} when
+ * you bind MSAL clients of your own.
+ *
+ * @example
+ * ```ts
+ * const user = PartitionKey.forAccount(homeAccountId); // sign-in, silent, sign-out
+ * const daemon = PartitionKey.forApp(clientId, tenantId); // client credentials
+ * const assertion = req.headers.authorization!.slice('Bearer '.length); // an API's incoming access token
+ * const api = PartitionKey.forOnBehalfOf(clientId, assertion); // on-behalf-of
+ * const plugin = cache.plugin(daemon);
+ * console.log(user.value, user.hash); // account:<homeAccountId>, and the hash that names it in storage
+ * ```
+ */
 export class PartitionKey {
   private constructor(
     /** What the partition holds. */
@@ -26,14 +40,21 @@ export class PartitionKey {
    * The partition of one signed-in account.
    *
    * @param homeAccountId - MSAL's `AccountInfo.homeAccountId` (`<oid>.<tenantId>`)
-   * @throws TypeError `ERR_INVALID_ARG_*` for an empty or non-string id
+   * @param name - the argument's name in error messages
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or non-string id
    */
   static forAccount(homeAccountId: string, name = 'homeAccountId'): PartitionKey {
     requireNonEmptyString(homeAccountId, name, 512);
     return new PartitionKey('account', homeAccountId, `account:${homeAccountId}`);
   }
 
-  /** The partition of an app's own tokens (client credentials) in one tenant. */
+  /**
+   * The partition of an app's own tokens (client credentials) in one tenant.
+   *
+   * @param clientId - the app's client id
+   * @param tenantId - the tenant of the authority (a GUID, a domain, `common`, `organizations`)
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or non-string id
+   */
   static forApp(clientId: string, tenantId: string): PartitionKey {
     requireNonEmptyString(clientId, 'clientId', 512);
     requireNonEmptyString(tenantId, 'tenantId', 512);
@@ -41,14 +62,26 @@ export class PartitionKey {
     return new PartitionKey('app', undefined, `app:${part(clientId)}:${part(tenantId)}`);
   }
 
-  /** The partition of on-behalf-of tokens for one incoming assertion (stored as its SHA-256). */
+  /**
+   * The partition of on-behalf-of tokens for one incoming assertion (stored as its SHA-256).
+   *
+   * @param clientId - the app's (the middle-tier API's) client id
+   * @param assertion - the incoming access token (`oboAssertion`)
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or non-string value
+   */
   static forOnBehalfOf(clientId: string, assertion: string): PartitionKey {
     requireNonEmptyString(clientId, 'clientId', 512);
     requireNonEmptyString(assertion, 'oboAssertion', 64 * 1024);
     return new PartitionKey('obo', undefined, `obo:${part(clientId)}:${sha256Hex(assertion)}`);
   }
 
-  /** Accepts a `PartitionKey`, or a string taken as a homeAccountId (msal-node's convention). */
+  /**
+   * Accepts a `PartitionKey`, or a string taken as a homeAccountId (msal-node's convention).
+   *
+   * @param key - a key, or a homeAccountId
+   * @param name - the argument's name in error messages
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for anything else
+   */
   static from(key: PartitionKey | string, name = 'partitionKey'): PartitionKey {
     if (key instanceof PartitionKey) return key;
     if (typeof key !== 'string')

@@ -11,7 +11,7 @@ import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events
 import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
 import type { CacheDocument } from './cache-document';
 import { mergeCacheDocuments, withoutOrphans } from './merge';
-import type { PartitionKey } from './partition-key';
+import type { PartitionKey, PartitionKind } from './partition-key';
 import { versionOf } from './partition-store';
 import type { PartitionStore, ReadResult } from './partition-store';
 
@@ -23,7 +23,7 @@ export interface Snapshot {
 
 export interface RepositoryPolicy {
   keyPrefix: string;
-  partitionTtlMs: number;
+  partitionTtlMs: Record<PartitionKind, number>;
   readFailure: 'throw' | 'miss';
   writeFailure: 'throw' | 'ignore';
   /** Encrypts `record.cache`, bound to the storage key; without it the cache is stored as JSON text. */
@@ -101,7 +101,7 @@ export class PartitionRepository {
       const version = deleting ? '' : newVersion();
       const storageKey = this.storageKey(partition);
       const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
-      const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs);
+      const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
       if (result.ok) {
         this.events.safeEmit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
         return { version, document: next };

@@ -5,10 +5,12 @@
  * OIDC protocol mode, B2C) or the fetch fails, it returns nothing and MSAL discovers on its own.
  */
 import type { Configuration } from '@azure/msal-node';
+import { LruMap } from '../internal/lru-map';
 import { SingleFlight } from '../internal/single-flight';
 
 const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000; // MSAL's own authority-metadata lifetime
-const MAX_AUTHORITIES = 32;
+// Multi-tenant daemons switch between many tenants' authorities; each entry is a few kilobytes.
+const MAX_AUTHORITIES = 256;
 const FETCH_TIMEOUT_MS = 10_000;
 
 interface Entry {
@@ -17,10 +19,16 @@ interface Entry {
 }
 
 export class AuthorityMetadataCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: LruMap<string, Entry>;
   private readonly inFlight = new SingleFlight<string | undefined>();
 
-  constructor(private readonly system: Configuration['system']) {}
+  /** @param capacity - authorities kept; the least recently used one is dropped first */
+  constructor(
+    private readonly system: Configuration['system'],
+    capacity = MAX_AUTHORITIES,
+  ) {
+    this.entries = new LruMap(capacity);
+  }
 
   /** The metadata JSON for `authority`, or `undefined` to let MSAL discover it itself. */
   async get(authority: string): Promise<string | undefined> {
@@ -36,8 +44,6 @@ export class AuthorityMetadataCache {
   }
 
   private remember(authority: string, metadata: string): void {
-    this.entries.delete(authority);
-    if (this.entries.size >= MAX_AUTHORITIES) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(authority, { metadata, fetchedAt: Date.now() });
   }
 

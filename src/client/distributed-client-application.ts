@@ -20,7 +20,10 @@ import type {
 } from '@azure/msal-node';
 import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
+import type { PartitionCachePlugin } from '../cache/cache-plugin';
+import { accountIdsIn } from '../cache/cache-document';
 import { ClosedError, InvalidArgumentError } from '../errors';
+import { LruMap } from '../internal/lru-map';
 import { SingleFlight } from '../internal/single-flight';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { SafeEmitter } from '../events';
@@ -76,19 +79,41 @@ export type DistributedAuthorizationCodeRequest = AuthorizationCodeRequest & {
 
 /** `acquireTokenSilent` by `account` (as MSAL) or by `homeAccountId` alone. */
 export type DistributedSilentFlowRequest =
-  SilentFlowRequest | (Omit<SilentFlowRequest, 'account'> & { homeAccountId: string; account?: undefined });
+  | SilentFlowRequest
+  | (Omit<SilentFlowRequest, 'account'> & {
+      /** The account's `homeAccountId` (`result.account.homeAccountId` at sign-in, kept in the session). */
+      homeAccountId: string;
+      /** Not with `homeAccountId`. */
+      account?: undefined;
+    });
 
 const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
+/** Accounts remembered per partition version (a few kilobytes each), least recently used dropped first. */
+const ACCOUNTS_REMEMBERED = 10_000;
 
 /**
  * A confidential client application whose token cache is shared by every instance of the app.
  *
+ * It has the methods and request/result types of MSAL's `ConfidentialClientApplication`, and runs
+ * every operation in a fresh MSAL client bound to one partition of the {@link DistributedTokenCache}
+ * (concurrent users never share an in-memory cache). {@link acquireTokenByCode} redeems each
+ * authorization code once across every instance sharing the lock store, and answers duplicates with
+ * the first redemption's tokens instead of AADSTS54005. Emits the {@link RedeemEvents}.
+ *
  * @example
  * ```ts
- * const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(url) }) });
- * const app = new DistributedClientApplication({ auth: { clientId, clientSecret, authority } }, { cache });
- * const result = await app.acquireTokenByCode({ code, redirectUri, scopes: ['User.Read'] });
- * const later = await app.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes: ['User.Read'] });
+ * import Keyv from 'keyv';
+ * import KeyvRedis from '@keyv/redis';
+ *
+ * const cache = new DistributedTokenCache({
+ *   store: new Keyv({ store: new KeyvRedis(url) }),
+ *   lockStore: new RedisLockStore({ url }), // the same Redis for every instance
+ * });
+ * const msal = new DistributedClientApplication({ auth: { clientId, clientSecret, authority } }, { cache });
+ * msal.on('redeem:refused', ({ reason }) => console.warn(`duplicate callback refused: ${reason}`));
+ *
+ * const result = await msal.acquireTokenByCode({ code, redirectUri, scopes: ['User.Read'], codeVerifier });
+ * const later = await msal.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes: ['User.Read'] });
  * ```
  */
 export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
@@ -97,6 +122,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   private readonly config: Configuration;
   private readonly authorityMetadata: AuthorityMetadataCache;
   private readonly silentFlights = new SingleFlight<AuthenticationResult>();
+  /** AccountInfo per partition hash, valid only for the partition version it was derived from. */
+  private readonly accounts = new LruMap<string, { version: string; account: AccountInfo }>(ACCOUNTS_REMEMBERED);
   private readonly redeemOnce = new RedeemOnce();
   private readonly hasher: CodeHasher;
   private readonly redeemSettings: RedeemOnceSettings;
@@ -104,8 +131,9 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
 
   /**
    * @param config - MSAL's configuration, without `cache.cachePlugin` (this class binds its own)
-   * @param options - the shared cache
-   * @throws TypeError `ERR_INVALID_ARG_*` for a missing client id or a conflicting cache plugin
+   * @param options - the shared cache and the redeem-once settings
+   * @throws InvalidArgumentError (a `TypeError`, `ERR_INVALID_ARG_*`) for a missing client id, a
+   *   conflicting cache plugin or a bad option
    */
   constructor(config: Configuration, options: DistributedClientApplicationOptions = {}) {
     super();
@@ -152,7 +180,22 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return this.redeemOnce.inFlight;
   }
 
-  /** Builds the URL of the authorization request (no cache is involved). */
+  /**
+   * Builds the URL of the authorization request (no cache is involved), as MSAL does.
+   *
+   * @param request - MSAL's `AuthorizationUrlRequest`
+   * @returns the `/authorize` URL to redirect the browser to
+   * @throws ClosedError after {@link close}
+   *
+   * @example
+   * ```ts
+   * import { CryptoProvider } from '@azure/msal-node';
+   *
+   * const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
+   * req.session.pkceVerifier = verifier; // for acquireTokenByCode in the callback
+   * res.redirect(await msal.getAuthCodeUrl({ scopes: ['User.Read'], redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256' }));
+   * ```
+   */
   async getAuthCodeUrl(request: AuthorizationUrlRequest): Promise<string> {
     this.assertOpen();
     return (await this.buildClient(undefined, request.authority)).getAuthCodeUrl(request);
@@ -160,6 +203,40 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
 
   /**
    * Redeems an authorization code; the tokens go to the partition of the account that signed in.
+   *
+   * The code is sent to the token endpoint at most once across every instance sharing the lock
+   * store. A duplicate (a retry, a browser refresh, a load balancer re-sending the callback) waits
+   * for that redemption and gets tokens for the same account from the shared cache, provided it
+   * carries the same PKCE `codeVerifier` or `binding`; otherwise an error (see docs/redeem-once.md).
+   *
+   * @param request - MSAL's `AuthorizationCodeRequest`, plus an optional `binding`
+   * @param authCodePayload - as MSAL's (`state`, `client_info`, ... from the redirect)
+   * @returns MSAL's `AuthenticationResult`, the same account's for every duplicate with the same proof
+   * @throws CodeAlreadyRedeemedError (`ERR_CODE_ALREADY_REDEEMED`) for a duplicate whose proof does
+   *   not match, or a code redeemed outside this library
+   * @throws CodeExpiredError (`ERR_CODE_EXPIRED`) for an expired code (AADSTS70008)
+   * @throws RedemptionOutcomeUnknownError (`ERR_REDEMPTION_OUTCOME_UNKNOWN`) when the token request
+   *   got no answer, or its redeemer died: the code is not sent again
+   * @throws RedemptionFailedError (`ERR_REDEMPTION_FAILED`) for a duplicate of a failed redemption
+   * @throws LockTimeoutError (`ERR_LOCK_TIMEOUT`) when the redemption in progress took longer than
+   *   `redeem.waitTimeoutMs`
+   * @throws StoreUnavailableError (`ERR_STORE_UNAVAILABLE`) when the lock store or token store does
+   *   not answer (before anything is sent to Entra ID, with `lockStoreFailure: 'fail-closed'`)
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for a malformed request
+   *
+   * @example
+   * ```ts
+   * // The OAuth callback, on any instance, as often as it is sent:
+   * const result = await msal.acquireTokenByCode({
+   *   code,
+   *   redirectUri,
+   *   scopes: ['User.Read'],
+   *   codeVerifier, // the PKCE verifier of this sign-in: proves that a duplicate belongs to it
+   *   // optionally also `binding`: a random value per sign-in kept in the session (not the session
+   *   // id, which changes when the session is regenerated at sign-in)
+   * });
+   * req.session.homeAccountId = result.account!.homeAccountId;
+   * ```
    */
   async acquireTokenByCode(
     request: DistributedAuthorizationCodeRequest,
@@ -207,7 +284,24 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * Tokens from the account's partition, refreshed with its refresh token when needed.
    * Concurrent identical calls in this process share one call.
    *
-   * @throws InteractionRequiredAuthError when the account is not in the cache
+   * @param request - MSAL's `SilentFlowRequest`, or the same with `homeAccountId` instead of `account`
+   * @returns MSAL's `AuthenticationResult`
+   * @throws InteractionRequiredAuthError (MSAL's, `errorCode` `no_account_in_cache`) when the
+   *   account is not in the cache, and MSAL's own errors when a refresh is refused: sign the user in again
+   * @throws StoreUnavailableError when the token store does not answer (with `readFailure: 'throw'`)
+   *
+   * @example
+   * ```ts
+   * import { InteractionRequiredAuthError } from '@azure/msal-node';
+   *
+   * try {
+   *   const { accessToken } = await msal.acquireTokenSilent({ homeAccountId, scopes: ['User.Read'] });
+   *   await fetch('https://graph.microsoft.com/v1.0/me', { headers: { authorization: `Bearer ${accessToken}` } });
+   * } catch (error) {
+   *   if (error instanceof InteractionRequiredAuthError) res.redirect('/signin');
+   *   else throw error;
+   * }
+   * ```
    */
   async acquireTokenSilent(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
     this.assertOpen();
@@ -221,8 +315,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   private async silent(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    const { client } = await this.clientFor(partition, request.authority);
-    const account = request.account ?? (await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!));
+    const { client, plugin } = await this.clientFor(partition, request.authority);
+    const account = request.account ?? (await this.accountIn(partition, client, plugin));
     if (!account) {
       throw new InteractionRequiredAuthError(
         'no_account_in_cache',
@@ -233,7 +327,35 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return client.acquireTokenSilent({ ...msalRequest, account });
   }
 
-  /** The app's own token (client credentials), cached per app and tenant. */
+  /**
+   * The account of an account partition. MSAL finds it by deserializing the whole partition, which
+   * acquireTokenSilent then does again; the account is a function of the stored contents, so it is
+   * derived once per stored version (versions are random per write) and remembered.
+   */
+  private async accountIn(partition: PartitionKey, client: ConfidentialClientApplication, plugin: PartitionCachePlugin) {
+    const snapshot = await plugin.load(); // the operation's one read; MSAL's loads below reuse it
+    // Only a version whose contents hold the account (a corrupt record keeps its version but reads as empty).
+    const holdsAccount = snapshot !== undefined && accountIdsIn(snapshot.document).includes(partition.homeAccountId!);
+    const version = holdsAccount ? snapshot.version : '';
+    const known = version === '' ? undefined : this.accounts.get(partition.hash);
+    if (known?.version === version) return known.account;
+    const account = await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!);
+    if (account && version !== '') this.accounts.set(partition.hash, { version, account });
+    return account;
+  }
+
+  /**
+   * The app's own token (client credentials), cached per app and tenant and shared by every instance.
+   *
+   * @param request - MSAL's `ClientCredentialRequest`
+   * @returns MSAL's `AuthenticationResult` (or `null`, as MSAL)
+   * @throws StoreUnavailableError when the token store does not answer (per `readFailure` / `writeFailure`)
+   *
+   * @example
+   * ```ts
+   * const result = await msal.acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] });
+   * ```
+   */
   async acquireTokenByClientCredential(request: ClientCredentialRequest): Promise<AuthenticationResult | null> {
     this.assertOpen();
     requireObject(request, 'request');
@@ -243,7 +365,18 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return client.acquireTokenByClientCredential(request);
   }
 
-  /** A token on behalf of the user of an incoming access token, cached per assertion (hashed). */
+  /**
+   * A token on behalf of the user of an incoming access token, cached per assertion (hashed).
+   *
+   * @param request - MSAL's `OnBehalfOfRequest`; `oboAssertion` is the incoming access token
+   * @returns MSAL's `AuthenticationResult` (or `null`, as MSAL)
+   *
+   * @example
+   * ```ts
+   * const incoming = req.headers.authorization!.slice('Bearer '.length);
+   * const result = await msal.acquireTokenOnBehalfOf({ oboAssertion: incoming, scopes: ['https://graph.microsoft.com/User.Read'] });
+   * ```
+   */
   async acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult | null> {
     this.assertOpen();
     requireObject(request, 'request');
@@ -254,7 +387,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return client.acquireTokenOnBehalfOf(request);
   }
 
-  /** The cached account with this homeAccountId, or `null`. */
+  /**
+   * The cached account with this homeAccountId, or `null`.
+   *
+   * @param homeAccountId - MSAL's `AccountInfo.homeAccountId`
+   */
   async getAccountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
     this.assertOpen();
     const partition = PartitionKey.forAccount(homeAccountId);
@@ -262,7 +399,18 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return client.getTokenCache().getAccountByHomeId(homeAccountId);
   }
 
-  /** Removes the account and its tokens; the partition is deleted when nothing is left in it. */
+  /**
+   * Removes the account and its tokens; the partition is deleted when nothing is left in it.
+   *
+   * @param account - the account, from {@link getAccountByHomeId} or an `AuthenticationResult`
+   *
+   * @example
+   * ```ts
+   * // Sign-out: forget the account's tokens on every instance.
+   * const account = await msal.getAccountByHomeId(homeAccountId);
+   * if (account) await msal.removeAccount(account);
+   * ```
+   */
   async removeAccount(account: AccountInfo): Promise<void> {
     this.assertOpen();
     requireObject(account, 'account');

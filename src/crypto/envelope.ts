@@ -59,6 +59,14 @@ export function openEnvelope(value: string, storageKey: string, keyFor: (keyId: 
 /**
  * The id of the key an envelope names (not checked against any key), or `undefined` when `value`
  * is not an envelope. For monitoring a key rotation: which stored values still use an old key.
+ *
+ * @param value - a stored value (on Redis, the `cache` field of a partition)
+ *
+ * @example
+ * ```ts
+ * envelopeKeyId(keyRing.encrypt('secret', 'some-key')); // keyRing.activeKeyId
+ * envelopeKeyId('{"Account":{}}'); // undefined: plain text
+ * ```
  */
 export function envelopeKeyId(value: string): string | undefined {
   return parseEnvelope(value)?.keyId;

@@ -31,13 +31,27 @@ const MAX_KEY_ID_LENGTH = 64;
 const BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/;
 
 /**
- * AES-256-GCM keys for encryption at rest, with rotation.
+ * AES-256-GCM keys for encryption at rest, with rotation: the active key encrypts, every listed key
+ * decrypts. Give it to {@link DistributedTokenCache} as `encryption: { keyRing }`; every instance
+ * sharing the store needs the same keys. See docs/security.md for the format and key rotation.
  *
  * @example
  * ```ts
  * // generate a key once: node -e "console.log(require('crypto').randomBytes(32).toString('base64'))"
  * const keyRing = new KeyRing({ keys: [{ id: '2025-01', key: process.env.CACHE_KEY_2025_01! }], activeKeyId: '2025-01' });
  * const cache = new DistributedTokenCache({ store, encryption: { keyRing } });
+ * ```
+ *
+ * @example
+ * Rotating: deploy the new key to every instance first, then make it the active one.
+ * ```ts
+ * const rotating = new KeyRing({
+ *   keys: [
+ *     { id: '2025-01', key: process.env.CACHE_KEY_2025_01! }, // still decrypts what it wrote
+ *     { id: '2025-07', key: process.env.CACHE_KEY_2025_07! },
+ *   ],
+ *   activeKeyId: '2025-07',
+ * });
  * ```
  */
 export class KeyRing {
@@ -48,8 +62,12 @@ export class KeyRing {
   readonly #keys: ReadonlyMap<string, Buffer>;
 
   /**
-   * @throws TypeError `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` naming the bad field
-   *   (`options.keys[1].key`, `options.activeKeyId`, ...); the message never contains key material
+   * Validates and copies the keys.
+   *
+   * @param options - the keys and the id of the active one
+   * @throws InvalidArgumentError (a `TypeError`, `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`)
+   *   naming the bad field (`options.keys[1].key`, `options.activeKeyId`, ...); the message never
+   *   contains key material
    */
   constructor(options: KeyRingOptions) {
     requireObject(options, 'options');
@@ -85,8 +103,17 @@ export class KeyRing {
    * Encrypts `plaintext` with the active key into an envelope bound to `storageKey` (the key the
    * value is stored under: authenticated, not stored).
    *
+   * @param plaintext - the value to encrypt
+   * @param storageKey - the key it will be stored under (authenticated, not stored)
    * @param options.compress - deflate the plaintext before encrypting (flagged in the envelope)
    * @returns `mdc1.<key id>.<u|z>.<iv>.<ciphertext + tag>` (see docs/security.md)
+   *
+   * @example
+   * ```ts
+   * const sealed = keyRing.encrypt(JSON.stringify({ theme: 'dark' }), 'prefs:alice');
+   * keyRing.decrypt(sealed, 'prefs:alice'); // '{"theme":"dark"}'
+   * keyRing.decrypt(sealed, 'prefs:bob'); // undefined: written for another key
+   * ```
    */
   encrypt(plaintext: string, storageKey: string, options: { compress?: boolean } = {}): string {
     return sealEnvelope(this.activeKeyId, this.#keys.get(this.activeKeyId)!, plaintext, storageKey, options.compress === true);
@@ -94,6 +121,9 @@ export class KeyRing {
 
   /**
    * Decrypts an envelope written for `storageKey` with whichever listed key it names.
+   *
+   * @param envelope - what {@link encrypt} returned
+   * @param storageKey - the key it was stored under
    *
    * @returns the plaintext, or `undefined` (never throws) when the value is not an envelope, names
    *   a key not in the ring, was written for another storage key, or was altered or truncated

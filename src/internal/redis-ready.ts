@@ -6,10 +6,13 @@ import { withDeadline } from './deadline';
 export interface ReadyAwareClient {
   /** node-redis: connected and not reconnecting (a cluster client has none). */
   isReady?: boolean;
+  /** node-redis: `connect()` was called and the client was not closed. */
   isOpen?: boolean;
   /** node-redis cluster: the masters, empty until slot discovery has finished. */
   masters?: readonly unknown[];
+  /** Listens once to `'ready'` or `'connect'`, to wait for a client that is not usable yet. */
   once?(event: string, listener: () => void): unknown;
+  /** Stops listening (after the wait ended). */
   off?(event: string, listener: () => void): unknown;
 }
 

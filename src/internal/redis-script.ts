@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 
 /** The scripting subset of a node-redis v5 client (or cluster). */
 export interface ScriptingClient {
+  /** Runs a Lua script Redis knows by its SHA-1 (`EVALSHA`). */
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** Runs a Lua script (`EVAL`), after a `NOSCRIPT` answer to `evalSha`. */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 

@@ -17,6 +17,7 @@ export interface LockOptions {
 
 /** A held lock. */
 export interface Lease {
+  /** The key this lease holds. */
   readonly key: string;
   /** Fencing number: larger for every later grant of the same key. */
   readonly fence: number;
@@ -42,7 +43,27 @@ export interface ClaimOptions {
  * - `abandoned`: someone claimed it and vanished without an outcome (the lease expired): whether
  *   the work happened is unknown. `settle` records an outcome for everyone.
  */
-export type Claim = { state: 'claimed'; lease: Lease } | { state: 'done'; outcome: string } | { state: 'busy' } | { state: 'abandoned' };
+export type Claim =
+  | {
+      /** Nobody did the work yet: the caller holds the claim. */
+      state: 'claimed';
+      /** The claimer's lease: `complete` it with the outcome, `extend` it for long work. */
+      lease: Lease;
+    }
+  | {
+      /** The work was done. */
+      state: 'done';
+      /** What its doer recorded with `complete` (or `settle`). */
+      outcome: string;
+    }
+  | {
+      /** Someone holds the claim right now. */
+      state: 'busy';
+    }
+  | {
+      /** Someone claimed the work and vanished without an outcome. */
+      state: 'abandoned';
+    };
 
 /** A store of leases and single-use claims. */
 export interface LockStore {
@@ -69,7 +90,26 @@ export interface LockStore {
   close(): Promise<void>;
 }
 
-/** Runs `work` while holding the lock on `key`, releasing it however `work` ends. */
+/**
+ * Runs `work` while holding the lock on `key`, releasing it however `work` ends.
+ *
+ * @param store - the lock store, for example a {@link RedisLockStore} shared by every process
+ * @param key - what to lock; any non-empty string (the library's own keys are hashes)
+ * @param options - how long the lease lasts and how long to wait for it
+ * @param work - what to do while holding the lock; it gets the lease (to `extend` it for long work)
+ * @returns what `work` returned
+ * @throws LockTimeoutError when the lock is not free within `options.waitTimeoutMs`
+ * @throws StoreUnavailableError when the lock store does not answer
+ *
+ * @example
+ * ```ts
+ * const locks = new RedisLockStore({ url: 'redis://localhost:6379' });
+ * const report = await withLock(locks, 'nightly-report', { leaseMs: 60_000, waitTimeoutMs: 5_000 }, async (lease) => {
+ *   // one process at a time gets here; lease.fence grows with every grant of the key
+ *   return `built under fence ${lease.fence}`;
+ * });
+ * ```
+ */
 export async function withLock<T>(store: LockStore, key: string, options: LockOptions, work: (lease: Lease) => Promise<T>): Promise<T> {
   const lease = await store.acquire(key, options);
   try {

@@ -31,7 +31,11 @@ interface ClaimRecord {
  * ```ts
  * const locks = new MemoryLockStore();
  * const lease = await locks.acquire('k', { leaseMs: 30_000, waitTimeoutMs: 5_000 });
- * try { ... } finally { await lease.release(); }
+ * try {
+ *   // ... work while holding the lock
+ * } finally {
+ *   await lease.release();
+ * }
  * ```
  */
 export class MemoryLockStore implements LockStore {

@@ -8,7 +8,7 @@
  * lives outside any Keyv namespace, so `keyv.clear()` cannot delete a lock.
  */
 import { randomBytes } from 'node:crypto';
-import { ClosedError, InvalidArgumentError, LockTimeoutError } from '../errors';
+import { ClosedError, InvalidArgumentError, LockTimeoutError, StoreUnavailableError } from '../errors';
 import { withDeadline } from '../internal/deadline';
 import { shortHash } from '../internal/hash';
 import { untilReady } from '../internal/redis-ready';
@@ -18,22 +18,63 @@ import type { ScriptingClient } from '../internal/redis-script';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
 
-/** The subset of a node-redis v5 client that the lock store uses. */
+/**
+ * The subset of a node-redis v5 client (`createClient()`, or `createCluster()` for a Redis Cluster)
+ * that the lock store uses.
+ */
 export interface RedisLockClient extends ScriptingClient, ReadyAwareClient {
+  /** Connects: the store's own clients and subscriber, and a given client that was never connected. */
   connect(): Promise<unknown>;
-  duplicate(): RedisLockClient;
+  /**
+   * A new client with the same options: the store's subscriber connection. Without it (a Redis
+   * Sentinel client), waiters only poll.
+   */
+  duplicate?(): RedisLockClient;
+  /** Subscribes to a channel (the subscriber connection only). */
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
+  /** Listens to connection errors (the store's own connections: errors surface from commands instead). */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Listens to the client becoming usable (clears the remembered connection error). */
+  on(event: 'ready', listener: () => void): unknown;
+  /** Closes the connection at once (only the connections the store opened itself). */
   destroy(): void;
+}
+
+/**
+ * Connection options for the client a {@link RedisLockStore} opens from a `url`: node-redis v5's
+ * `createClient` options (TLS settings such as `ca`, `cert` and `key` go in `socket`).
+ */
+export interface RedisConnectionOptions {
+  /** ACL user name (or put it in the URL). */
+  username?: string;
+  /** Password or access key (or percent-encoded in the URL). */
+  password?: string;
+  /** Database number (standalone Redis only). */
+  database?: number;
+  /** Client name, shown by `CLIENT LIST`. */
+  name?: string;
+  /** node-redis socket options: `connectTimeout`, `tls`, `ca`, `cert`, `key`, `servername`, `reconnectStrategy`, ... */
+  socket?: object;
+  /** @defaultValue true: a command sent while disconnected fails at once instead of being replayed later. */
+  disableOfflineQueue?: boolean;
+  /** Any other node-redis client option. */
+  [option: string]: unknown;
 }
 
 /** Options of {@link RedisLockStore}: exactly one of `url` and `client`. */
 export interface RedisLockStoreOptions {
-  /** A Redis URL; the store opens (and closes) its own connections. */
+  /** A Redis URL (`redis://` or `rediss://` for TLS); the store opens (and closes) its own connections. */
   url?: string;
   /**
-   * An existing node-redis v5 client, for example the one of `@keyv/redis`
-   * (`(keyv.store as KeyvRedis).client`). The store does not close it.
+   * With `url`: more options of the client the store opens (credentials, database, TLS in
+   * `socket`). The store's defaults (`socket.connectTimeout` = `commandTimeoutMs`, a bounded
+   * reconnect backoff, `disableOfflineQueue`) apply unless set here.
+   */
+  clientOptions?: RedisConnectionOptions;
+  /**
+   * An existing node-redis v5 client (standalone or cluster), for example the one given to
+   * `@keyv/redis`. The store connects it if it was never connected (`@keyv/redis` connects
+   * lazily), and never closes it.
    */
   client?: RedisLockClient;
   /** Prefix of every key and of the channel. @defaultValue `'msal-dc:'` */
@@ -108,12 +149,27 @@ return value
 const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
- * A lock store in Redis, shared by every process that uses the same Redis.
+ * A lock store in Redis, shared by every process that uses the same Redis: what makes redeem-once
+ * work across instances. Give the same one (the same Redis) to every instance's
+ * {@link DistributedTokenCache}.
  *
  * @example
  * ```ts
  * const lockStore = new RedisLockStore({ url: 'redis://localhost:6379' });
  * const cache = new DistributedTokenCache({ store, lockStore });
+ * ```
+ *
+ * @example
+ * With a client of your own (required for a Redis Cluster), for example the one `@keyv/redis` uses:
+ * ```ts
+ * import KeyvRedis, { createClient } from '@keyv/redis';
+ *
+ * const redis = createClient({ url: 'redis://localhost:6379' });
+ * await redis.connect();
+ * const cache = new DistributedTokenCache({
+ *   store: new Keyv({ store: new KeyvRedis(redis) }),
+ *   lockStore: new RedisLockStore({ client: redis }), // not closed by the store: redis.destroy() when done
+ * });
  * ```
  */
 export class RedisLockStore implements LockStore {
@@ -122,6 +178,10 @@ export class RedisLockStore implements LockStore {
   private readonly maxPollIntervalMs: number;
   private readonly channel: string;
   private readonly url: string | undefined;
+  private readonly clientOptions: RedisConnectionOptions = {};
+  /** The last connection error of a client the store connects, kept as the cause of a connect timeout. */
+  private lastConnectionError: Error | undefined;
+  private watchingGivenClient = false;
   private client: RedisLockClient | undefined;
   private connecting: Promise<RedisLockClient> | undefined;
   private subscriber: Promise<RedisLockClient | undefined> | undefined;
@@ -130,7 +190,11 @@ export class RedisLockStore implements LockStore {
   private closed = false;
 
   /**
-   * @throws TypeError `ERR_INVALID_ARG_*` unless exactly one of `url` and `client` is given
+   * Creates the store; connections are opened on first use.
+   *
+   * @param options - `url` or `client`, and optionally the key prefix and deadlines
+   * @throws InvalidArgumentError (a `TypeError`, `ERR_INVALID_ARG_*`) unless exactly one of `url`
+   *   and `client` is given, or for a bad option
    */
   constructor(options: RedisLockStoreOptions) {
     requireObject(options, 'options');
@@ -141,6 +205,15 @@ export class RedisLockStore implements LockStore {
       );
     }
     if (options.url !== undefined) this.url = requireNonEmptyString(options.url, 'options.url');
+    if (options.clientOptions !== undefined) {
+      if (options.url === undefined) {
+        throw new InvalidArgumentError(
+          'ERR_INVALID_ARG_VALUE',
+          '"options.clientOptions" applies to "url" only; configure a "client" you pass yourself when you create it',
+        );
+      }
+      this.clientOptions = requireObject(options.clientOptions, 'options.clientOptions');
+    }
     if (options.client !== undefined && typeof options.client?.evalSha !== 'function') {
       throw new InvalidArgumentError(
         'ERR_INVALID_ARG_TYPE',
@@ -297,7 +370,9 @@ export class RedisLockStore implements LockStore {
     const client = await this.connected();
     // While it (re)connects, or a cluster discovers its slots, wait (within the deadline) rather than
     // fail at once.
-    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs);
+    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs).catch((error: unknown) => {
+      throw this.withConnectionCause(error);
+    });
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
       this.commandTimeoutMs,
@@ -306,25 +381,61 @@ export class RedisLockStore implements LockStore {
   }
 
   private async connected(): Promise<RedisLockClient> {
-    if (this.client && this.url === undefined) return this.client;
+    if (this.client && this.url === undefined) {
+      // A client that was never connected (KeyvRedis connects on its first command): connect it,
+      // or every command would wait for a 'ready' that never comes.
+      if (this.client.isOpen === false) this.connectGiven(this.client);
+      return this.client;
+    }
     this.connecting ??= this.open().catch((error: unknown) => {
       this.connecting = undefined; // try again on the next call
       throw error;
     });
-    return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect');
+    return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect').catch((error: unknown) => {
+      throw this.withConnectionCause(error);
+    });
+  }
+
+  private connectGiven(client: RedisLockClient): void {
+    // An 'error' event without a listener would crash the process; once, however often connecting is retried.
+    if (!this.watchingGivenClient) this.watchConnectionErrors(client);
+    this.watchingGivenClient = true;
+    client.connect().catch(() => undefined); // commands wait for 'ready' within their deadline
   }
 
   private async open(): Promise<RedisLockClient> {
     const { createClient } = await import('@keyv/redis');
+    const { socket, ...options } = this.clientOptions;
     const client = createClient({
-      url: this.url!,
       disableOfflineQueue: true, // a command sent while disconnected fails instead of being replayed later
-      socket: { connectTimeout: this.commandTimeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+      ...options,
+      url: this.url!,
+      socket: {
+        connectTimeout: this.commandTimeoutMs,
+        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+        ...socket,
+      },
     }) as unknown as RedisLockClient;
-    client.on('error', () => undefined); // failures surface as typed errors from the commands
+    this.watchConnectionErrors(client); // failures surface as typed errors from the commands
     this.client = client; // known before it connects, so that close() can stop its reconnecting
     await client.connect();
     return client;
+  }
+
+  private watchConnectionErrors(client: RedisLockClient): void {
+    client.on('error', (error) => {
+      this.lastConnectionError = error;
+    });
+    client.on('ready', () => {
+      this.lastConnectionError = undefined;
+    });
+  }
+
+  /** A connect timeout says why (refused, TLS certificate, authentication) when the client told us. */
+  private withConnectionCause(error: unknown): unknown {
+    const last = this.lastConnectionError;
+    if (!(error instanceof StoreUnavailableError) || error.cause !== undefined || last === undefined) return error;
+    return new StoreUnavailableError(`${error.message} (last connection error: ${last.name}: ${last.message})`, { cause: last });
   }
 
   private subscribe(): Promise<RedisLockClient | undefined> {
@@ -332,7 +443,9 @@ export class RedisLockStore implements LockStore {
     this.subscriber ??= (async () => {
       let subscriber: RedisLockClient | undefined;
       try {
-        subscriber = (await this.connected()).duplicate();
+        const client = await this.connected();
+        if (!client.duplicate) return undefined; // a Sentinel client: polling only
+        subscriber = client.duplicate();
         subscriber.on('error', () => undefined);
         await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'Redis subscriber connect');
         await withDeadline(

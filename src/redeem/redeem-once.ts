@@ -29,19 +29,41 @@ export interface RedeemEvent {
   codeHash: string;
 }
 
-/** Every event of redeem-once. */
+/**
+ * Every event of redeem-once, emitted by {@link DistributedClientApplication}: listen with
+ * `msal.on(name, listener)`.
+ *
+ * @example
+ * ```ts
+ * msal.on('redeem:answered-from-cache', ({ codeHash }) => console.info(`duplicate callback ${codeHash} answered from the cache`));
+ * msal.on('redeem:refused', ({ codeHash, reason }) => console.warn(`duplicate callback ${codeHash} refused: ${reason}`));
+ * ```
+ */
 export interface RedeemEvents {
   /** This caller redeemed the code at the token endpoint. */
-  'redeem:redeemed': [RedeemEvent & { homeAccountId: string }];
+  'redeem:redeemed': [
+    RedeemEvent & {
+      /** The account that signed in. */
+      homeAccountId: string;
+    },
+  ];
   /** A duplicate in this process joined the pending redemption. */
   'redeem:joined': [RedeemEvent];
   /** A duplicate waited for a redemption in progress elsewhere. */
   'redeem:waited': [RedeemEvent];
   /** A duplicate was answered with tokens from the shared cache. */
-  'redeem:answered-from-cache': [RedeemEvent & { homeAccountId: string; afterServerRejection: boolean }];
+  'redeem:answered-from-cache': [
+    RedeemEvent & {
+      /** The account whose tokens answered it. */
+      homeAccountId: string;
+      /** `true` when Entra ID itself said the code was redeemed (AADSTS54005) and the answer came from a refresh. */
+      afterServerRejection: boolean;
+    },
+  ];
   /** A duplicate (or a rejected redemption) got an error instead of tokens. */
   'redeem:refused': [
     RedeemEvent & {
+      /** Why: no or another proof of the same sign-in, or what happened to the first redemption. */
       reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone';
     },
   ];

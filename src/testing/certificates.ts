@@ -10,7 +10,9 @@ import type { KeyObject } from 'node:crypto';
 
 /** A certificate and its private key, both PEM. */
 export interface CertificateAndKey {
+  /** The certificate, PEM. */
   certPem: string;
+  /** Its private key (PKCS #8), PEM. */
   keyPem: string;
 }
 
@@ -143,6 +145,8 @@ function newKeyPair(): { publicKey: KeyObject; privateKey: KeyObject } {
  * @returns the CA certificate and private key (PEM)
  * @example
  * ```ts
+ * import { writeFileSync } from 'node:fs';
+ *
  * const ca = createTestCertificateAuthority();
  * writeFileSync('ca.pem', ca.certPem); // then NODE_EXTRA_CA_CERTS=ca.pem
  * ```

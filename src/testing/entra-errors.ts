@@ -6,7 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 
-/** The AADSTS errors the fake Entra ID can answer with. */
+/**
+ * The AADSTS errors the fake Entra ID can answer with. Each has the `codes` of its `error_codes`
+ * (the first is the AADSTS number), the OAuth `error`, the HTTP `status`, and the `text` of its
+ * `error_description`.
+ */
 export const AADSTS = {
   /** The authorization code was already redeemed. */
   codeAlreadyRedeemed: {
@@ -70,12 +74,19 @@ export type AadstsErrorName = keyof typeof AADSTS;
 
 /** The body of an Entra ID token-endpoint error. */
 export interface EntraErrorBody {
+  /** The OAuth error, such as `invalid_grant`. */
   error: string;
+  /** `AADSTS<code>: <text> Trace ID: ... Correlation ID: ... Timestamp: ...`. */
   error_description: string;
+  /** The AADSTS numbers; MSAL's `ServerError.errorNo` is the first. */
   error_codes: number[];
+  /** `2026-11-22 19:17:13Z`. */
   timestamp: string;
+  /** A random GUID. */
   trace_id: string;
+  /** The request's `client-request-id`, or a random GUID. */
   correlation_id: string;
+  /** `https://login.microsoftonline.com/error?code=<code>`. */
   error_uri: string;
 }
 
@@ -95,11 +106,23 @@ function entraTimestamp(at: number): string {
  * @param options.errorCodes - overrides `error_codes` (for the legacy `[70002, 54005]` shape)
  * @param options.detail - appended to the description (for example the missing parameter)
  * @param options.now - epoch ms of the timestamp
+ * @returns the HTTP status and the JSON body
+ *
+ * @example
+ * ```ts
+ * const { status, body } = entraErrorResponse('codeAlreadyRedeemed', { errorCodes: [70002, 54005] });
+ * // status 400, body.error 'invalid_grant', body.error_description 'AADSTS54005: OAuth2 Authorization code was already redeemed, ...'
+ * ```
  */
 export function entraErrorResponse(
   name: AadstsErrorName,
   options: { correlationId?: string; errorCodes?: number[]; detail?: string; now?: number } = {},
-): { status: number; body: EntraErrorBody } {
+): {
+  /** The HTTP status: 400, or 401 for a wrong client secret. */
+  status: number;
+  /** The JSON body. */
+  body: EntraErrorBody;
+} {
   const spec = AADSTS[name];
   const errorCodes = options.errorCodes ?? [...spec.codes];
   const traceId = randomUUID();

@@ -29,7 +29,9 @@ export interface FakeUser {
 
 /** An application registration. */
 export interface FakeClient {
+  /** The application (client) id MSAL sends. */
   clientId: string;
+  /** The secret the token endpoint expects (`client_secret`). */
   clientSecret: string;
   /** Allowed redirect URIs; any URI is accepted when absent. */
   redirectUris?: string[];
@@ -74,12 +76,15 @@ export interface FakeEntraIdOptions {
 
 /** A token-endpoint request as the fake recorded it (codes and tokens only as SHA-256 hashes). */
 export interface TokenRequestRecord {
+  /** The `grant_type` sent (see {@link FakeGrantType}), as sent even when unsupported. */
   grantType: string;
+  /** The `client_id` sent. */
   clientId: string;
   /** SHA-256 (hex) of the authorization code, for `authorization_code` grants. */
   codeHash?: string;
   /** HTTP status sent, or `'dropped'`. */
   outcome: number | 'dropped';
+  /** When it arrived: epoch ms on the fake's clock (see {@link FakeEntraId.advanceTime}). */
   at: number;
 }
 
@@ -119,7 +124,10 @@ const sha256 = (value: string): string => createHash('sha256').update(value).dig
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 
 /**
- * The fake Entra ID server.
+ * The fake Entra ID server: HTTPS on a loopback port, the endpoints MSAL calls, single-use
+ * authorization codes, PKCE, refresh tokens, client credentials and on-behalf-of, Entra's error JSON,
+ * and controls for tests (injected failures, a movable clock, counters). Emits `'token-request'`
+ * with a {@link TokenRequestRecord} for every token-endpoint request. See docs/testing.md.
  *
  * @example
  * ```ts
@@ -130,20 +138,40 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
  * await app.acquireTokenByCode({ code, redirectUri: 'https://app.test/callback', scopes: ['User.Read'] });
  * await entra.close();
  * ```
+ *
+ * @example
+ * A duplicate callback, against this library: one token-endpoint call, two results.
+ * ```ts
+ * const entra = await FakeEntraId.start();
+ * await entra.trustInThisProcess();
+ * const msal = new DistributedClientApplication(entra.msalConfig());
+ * const code = entra.mintCode({ redirectUri: 'https://app.test/cb' });
+ * const request = { code, redirectUri: 'https://app.test/cb', scopes: ['User.Read'], binding: 'session-1' };
+ * const [first, duplicate] = await Promise.all([msal.acquireTokenByCode(request), msal.acquireTokenByCode(request)]);
+ * console.log(entra.tokenCallCount({ code }), first.account?.homeAccountId === duplicate.account?.homeAccountId); // 1 true
+ * await entra.close();
+ * ```
  */
-export class FakeEntraId extends EventEmitter<{ 'token-request': [TokenRequestRecord] }> {
+export class FakeEntraId extends EventEmitter<{
+  /** A token-endpoint request arrived (emitted before it is answered). */
+  'token-request': [TokenRequestRecord];
+}> {
   /** `https://127.0.0.1:<port>/<tenantId>`: the MSAL authority. */
   readonly authority: string;
   /** `127.0.0.1:<port>`: put it in MSAL's `knownAuthorities`. */
   readonly host: string;
+  /** `https://127.0.0.1:<port>`. */
   readonly origin: string;
+  /** The tenant id in the authority, the tokens (`tid`) and every homeAccountId. */
   readonly tenantId: string;
   /** PEM of the CA that signed the server certificate: trust it, never disable TLS checks. */
   readonly caCertPem: string;
 
   /** Answer a reused code with `error_codes: [70002, 54005]` instead of `[54005]`. */
   legacyCodeReusedShape: boolean;
+  /** Revoke every token issued from a code when the code is presented again (RFC 6749 §4.1.2). */
   revokeTokensOnCodeReuse: boolean;
+  /** Delay before the token endpoint answers, in ms; change it at any time. */
   tokenLatencyMs: number;
 
   private readonly server: Server;
@@ -205,8 +233,23 @@ export class FakeEntraId extends EventEmitter<{ 'token-request': [TokenRequestRe
    * An MSAL configuration for this authority.
    *
    * @param clientId - which registered client @defaultValue the first one
+   * @returns `{ auth: { clientId, clientSecret, authority, knownAuthorities } }`, for
+   *   `new ConfidentialClientApplication(...)` or `new DistributedClientApplication(...)`
+   * @throws Error when no client with this id is registered
    */
-  msalConfig(clientId?: string): { auth: { clientId: string; clientSecret: string; authority: string; knownAuthorities: string[] } } {
+  msalConfig(clientId?: string): {
+    /** MSAL's `auth` section. */
+    auth: {
+      /** The client's id. */
+      clientId: string;
+      /** The client's secret. */
+      clientSecret: string;
+      /** {@link FakeEntraId.authority}. */
+      authority: string;
+      /** `[host]`: MSAL then skips Microsoft's instance discovery. */
+      knownAuthorities: string[];
+    };
+  } {
     const client = clientId ? this.clients.get(clientId) : this.clients.values().next().value;
     if (!client) throw new Error(`No client ${clientId} is registered with the fake Entra ID`);
     return {
@@ -270,8 +313,20 @@ export class FakeEntraId extends EventEmitter<{ 'token-request': [TokenRequestRe
   /**
    * Follows an authorize URL (from `getAuthCodeUrl`) as a browser would and returns what the
    * redirect carried.
+   *
+   * @param authorizeUrl - the `/authorize` URL, with `client_id`, `redirect_uri`, and optionally
+   *   `login_hint`, `state`, `nonce`, `code_challenge`
+   * @returns the code, the `state`, and the whole redirect URL (to send to your callback)
+   * @throws Error when `/authorize` refuses (unknown client, redirect URI not registered)
    */
-  async authorize(authorizeUrl: string): Promise<{ code: string; state?: string; redirectUrl: string }> {
+  async authorize(authorizeUrl: string): Promise<{
+    /** The authorization code. */
+    code: string;
+    /** The `state` of the request, echoed. */
+    state?: string;
+    /** The redirect URI with `code`, `state`, `client_info` and `session_state` in its query. */
+    redirectUrl: string;
+  }> {
     const response = await fetch(authorizeUrl, { redirect: 'manual' });
     const location = response.headers.get('location');
     if (response.status !== 302 || !location) throw new Error(`/authorize answered ${response.status}: ${await response.text()}`);

@@ -1,4 +1,13 @@
-// Entry point `msal-distributed-cache/testing`: a fake Entra ID for tests (ours and our users').
+/**
+ * Test helpers, for this library's tests and for yours: {@link FakeEntraId}, a fake Microsoft Entra
+ * ID over HTTPS on loopback that the real `@azure/msal-node` talks to; a throwaway test certificate
+ * authority; and real `redis-server`, Redis Cluster and PostgreSQL processes
+ * ({@link RedisServer}, {@link RedisCluster}, {@link PostgresServer}) to kill, pause and restart.
+ * Not for production use.
+ *
+ * @module msal-distributed-cache/testing
+ */
+// Barrel only: the public API of the testing entry point is exactly what is exported here.
 export { FakeEntraId, DEFAULT_CLIENT, DEFAULT_USER } from './fake-entra-id';
 export type { FakeClient, FakeEntraIdOptions, FakeFailureKind, FakeGrantType, FakeUser, TokenRequestRecord } from './fake-entra-id';
 export { AADSTS, entraErrorResponse } from './entra-errors';

@@ -72,7 +72,20 @@ async function idOf(flag: '-u' | '-g', user: string): Promise<number> {
   }
 }
 
-/** One PostgreSQL server with its own cluster; the superuser is `postgres`, database `postgres`, no password. */
+/**
+ * One PostgreSQL server with its own cluster; the superuser is `postgres`, database `postgres`, no password.
+ *
+ * @example
+ * ```ts
+ * import KeyvPostgres from '@keyv/postgres';
+ *
+ * const postgres = await PostgresServer.start();
+ * const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvPostgres({ uri: postgres.url }) }) });
+ * // ...
+ * await cache.close();
+ * await postgres.stop();
+ * ```
+ */
 export class PostgresServer {
   private stopping: Promise<void> | undefined;
 

@@ -29,7 +29,22 @@ async function redisCli(cli: string, args: string[], timeoutMs = 10_000): Promis
   }
 }
 
-/** A Redis Cluster of real `redis-server` processes on 127.0.0.1. */
+/**
+ * A Redis Cluster of real `redis-server` processes on 127.0.0.1 (three masters, no replicas).
+ *
+ * @example
+ * ```ts
+ * import { createCluster } from '@keyv/redis';
+ *
+ * const cluster = await RedisCluster.start();
+ * const client = createCluster({ rootNodes: cluster.rootNodes });
+ * await client.connect();
+ * const lockStore = new RedisLockStore({ client });
+ * // ...
+ * client.destroy();
+ * await cluster.stop();
+ * ```
+ */
 export class RedisCluster {
   private stopped = false;
 
@@ -41,7 +56,10 @@ export class RedisCluster {
   ) {}
 
   /** The masters as node-redis `createCluster({ rootNodes })` wants them. */
-  get rootNodes(): { url: string }[] {
+  get rootNodes(): {
+    /** `redis://127.0.0.1:<port>` */
+    url: string;
+  }[] {
     return this.servers.map((server) => ({ url: server.url }));
   }
 

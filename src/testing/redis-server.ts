@@ -18,11 +18,25 @@ export async function findFreePort(): Promise<number> {
   return port;
 }
 
-/** One `redis-server` process. */
+/**
+ * One `redis-server` process, for tests: persistence off, on 127.0.0.1, killable, pausable and
+ * restartable. Needs `redis-server` on PATH.
+ *
+ * @example
+ * ```ts
+ * const redis = await RedisServer.start();
+ * const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(redis.url) }), storeTimeoutMs: 500 });
+ * redis.pause(); // calls now fail with StoreUnavailableError after 500 ms
+ * redis.resume();
+ * await cache.close();
+ * await redis.stop();
+ * ```
+ */
 export class RedisServer {
   private process: ChildProcess | undefined;
 
   private constructor(
+    /** The port it listens on, on 127.0.0.1. */
     readonly port: number,
     private readonly extraArgs: string[],
   ) {}
