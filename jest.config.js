@@ -4,6 +4,11 @@ module.exports = {
   roots: ['<rootDir>/__tests__'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }] },
+  // Examples and docs import the package by name, as users do (tsconfig.json paths, same mapping).
+  moduleNameMapper: {
+    '^msal-distributed-cache$': '<rootDir>/src/index.ts',
+    '^msal-distributed-cache/testing$': '<rootDir>/src/testing/index.ts',
+  },
   globalSetup: '<rootDir>/__tests__/setup/global-setup.ts',
   globalTeardown: '<rootDir>/__tests__/setup/global-teardown.ts',
   testTimeout: 60000,
