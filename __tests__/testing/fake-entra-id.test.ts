@@ -306,6 +306,24 @@ describe('FakeEntraId', () => {
       expect(entra.tokenCallCount({ code })).toBe(2);
     });
 
+    it('keeps idle connections open, so connections reused right after the test process stalled for 6.5 s still work', async () => {
+      // With Node's default server keep-alive (5 s) against undici's (4 s), a stall of the process
+      // hosting both longer than both timeouts made requests go out on connections the server was
+      // resetting: ECONNRESET, which MSAL reports as a network_error (seen once in CI, in a test
+      // of 10,000 redemptions). The stall is real: the thread blocks. MSAL uses this same fetch;
+      // POST, as token requests are, since undici may retry an idempotent GET on a reset.
+      const fetchMany = async (): Promise<unknown[]> => {
+        const post = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=none' };
+        const requests = Array.from({ length: 20 }, () =>
+          fetch(`${entra.authority}/oauth2/v2.0/token`, post).then((response) => response.json()),
+        );
+        return (await Promise.allSettled(requests)).filter((result) => result.status === 'rejected');
+      };
+      expect(await fetchMany()).toEqual([]);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 6_500); // past both timeouts, with margin
+      expect(await fetchMany()).toEqual([]);
+    });
+
     it('records codes only as SHA-256 hashes', async () => {
       const code = entra.mintCode({ redirectUri });
       await newApp().acquireTokenByCode({ code, redirectUri, scopes });

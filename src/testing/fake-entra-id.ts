@@ -216,6 +216,11 @@ export class FakeEntraId extends EventEmitter<{
     const ca = options.certificateAuthority ?? createTestCertificateAuthority();
     const serverCertificate = issueLoopbackServerCertificate(ca);
     const server = createServer({ cert: serverCertificate.certPem, key: serverCertificate.keyPem });
+    // Never close idle connections from this side: clients (undici: 4 s) close theirs first, as
+    // with the real Entra ID. With Node's default 5 s, a stall of the process that hosts both
+    // this fake and its client (GC, a loaded CI machine) lets both timers expire together, and
+    // requests go out on sockets the server has just reset: ECONNRESET, as a network_error.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
