@@ -50,7 +50,7 @@ describe('keys on a Redis Cluster', () => {
       ),
     );
     await instances[1]!.app.acquireTokenSilent({ account: results[0]!.account!, scopes: ['https://api.example.test/read'] });
-    await (await instances[0]!.lockStore.acquire('a-lock', { leaseMs: 10_000, waitTimeoutMs: 1_000 })).release();
+    await (await instances[0]!.lockStore.acquire('a-lock', { leaseMs: 10_000, waitTimeoutMs: 10_000 })).release();
     expect(codeHashes.size).toBe(10);
 
     const keys = await keysOnMasters(raw, keyPrefix);

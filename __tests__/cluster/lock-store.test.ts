@@ -10,7 +10,7 @@ import type { ClusterClient } from './cluster-clients';
 
 const TTL = 60_000;
 const claimOptions: ClaimOptions = { leaseMs: 10_000, recordTtlMs: TTL };
-const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 1_000 };
+const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 10_000 };
 
 function expectClaimed(claim: Claim): Lease {
   if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);

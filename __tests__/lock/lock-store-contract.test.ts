@@ -72,7 +72,7 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
   });
 
   it('acquire gives exclusive access: the other instance waits and gets the lock right after release, with a higher fence', async () => {
-    const first = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const first = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     let secondGranted = false;
     const second = b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 30_000 }).then((lease) => {
       secondGranted = true;
@@ -87,13 +87,13 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
     expect(secondLease.fence).toBeGreaterThan(first.fence);
 
     await secondLease.release();
-    const third = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const third = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     expect(third.fence).toBeGreaterThan(secondLease.fence);
     await third.release();
   });
 
   it('acquire gives up with LockTimeoutError, naming the key by hash only, while another holder keeps the key', async () => {
-    const held = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const held = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     const error = await rejectionOf(b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 150 }));
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect(error.code).toBe('ERR_LOCK_TIMEOUT');
@@ -103,7 +103,7 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
   });
 
   it('a holder that never releases loses the key after its lease; its extend() then fails and its release() does not free the new holder', async () => {
-    const old = await a.acquire(key, { leaseMs: 200, waitTimeoutMs: 1_000 }); // never released
+    const old = await a.acquire(key, { leaseMs: 200, waitTimeoutMs: 10_000 }); // never released
     const newer = await b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 5_000 });
     expect(newer.fence).toBeGreaterThan(old.fence);
 
@@ -116,7 +116,7 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
   });
 
   it('extend keeps the lock beyond its original lease', async () => {
-    const lease = await a.acquire(key, { leaseMs: 200, waitTimeoutMs: 1_000 });
+    const lease = await a.acquire(key, { leaseMs: 200, waitTimeoutMs: 10_000 });
     expect(await lease.extend(10_000)).toBe(true);
     await expect(b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 400 })).rejects.toBeInstanceOf(LockTimeoutError);
     expect(await lease.extend(10_000)).toBe(true);
@@ -124,17 +124,17 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
   });
 
   it('release is idempotent and a repeated release never frees a later holder', async () => {
-    const first = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const first = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     await first.release();
     await expect(first.release()).resolves.toBeUndefined();
     expect(await first.extend(10_000)).toBe(false);
 
-    const second = await b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const second = await b.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     await first.release();
     await expect(a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 150 })).rejects.toBeInstanceOf(LockTimeoutError);
     await second.release();
     await second.release();
-    const third = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const third = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     await third.release();
   });
 
@@ -203,12 +203,12 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
 
   it('after close(), acquire, claim, complete and settle reject with ClosedError; release does not throw', async () => {
     const lease = expectClaimed(await a.claim(key, claimOptions));
-    const held = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const held = await a.acquire(key, { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     await a.close();
     await a.close(); // idempotent
 
     const calls: [string, () => Promise<unknown>][] = [
-      ['acquire', () => a.acquire(`${key}-2`, { leaseMs: 10_000, waitTimeoutMs: 1_000 })],
+      ['acquire', () => a.acquire(`${key}-2`, { leaseMs: 10_000, waitTimeoutMs: 10_000 })],
       ['claim', () => a.claim(`${key}-2`, claimOptions)],
       ['complete', () => a.complete(lease, 'outcome-1', TTL)],
       ['settle', () => a.settle(key, 'unknown', TTL)],
@@ -239,7 +239,7 @@ describe('bounded in-process state', () => {
     }
     expect(store.activeKeys).toBe(1_000); // the outcomes, nothing else
 
-    for (let i = 0; i < 1_000; i++) await (await store.acquire(`lock-${i}`, { leaseMs: 10_000, waitTimeoutMs: 1_000 })).release();
+    for (let i = 0; i < 1_000; i++) await (await store.acquire(`lock-${i}`, { leaseMs: 10_000, waitTimeoutMs: 10_000 })).release();
     expect(store.activeKeys).toBe(1_000); // a released lock leaves nothing behind
 
     jest.advanceTimersByTime(TTL + 1);
@@ -270,7 +270,7 @@ describe('bounded in-process state', () => {
     expect(a.waitingKeys).toBe(0);
 
     // Waiters inside acquire are gone once it got the lock.
-    const held = await a.acquire('contended', { leaseMs: 10_000, waitTimeoutMs: 1_000 });
+    const held = await a.acquire('contended', { leaseMs: 10_000, waitTimeoutMs: 10_000 });
     const pending = b.acquire('contended', { leaseMs: 10_000, waitTimeoutMs: 30_000 });
     await roundTrip(b);
     await held.release();
