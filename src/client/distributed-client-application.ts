@@ -55,7 +55,9 @@ export interface RedeemOptions {
   recordTtlMs?: number;
   /**
    * Secret of the keyed hashes that name codes and bindings in the stores; every instance needs
-   * the same. @defaultValue derived from the client id and client secret (or certificate thumbprint)
+   * the same. Set it when the app has only a client assertion (no secret or certificate: the
+   * default is then derived from the public client id) or before rotating the client secret.
+   * @defaultValue derived from the client id and client secret (or certificate thumbprint)
    */
   codeHashKey?: string;
   /**
