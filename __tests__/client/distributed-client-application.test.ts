@@ -1,7 +1,9 @@
 // DistributedClientApplication: MSAL's methods, one partition-bound MSAL client per operation.
 import { randomUUID } from 'node:crypto';
-import { CryptoProvider, InteractionRequiredAuthError } from '@azure/msal-node';
-import { ClosedError, DistributedClientApplication, DistributedTokenCache } from '../../src';
+import { ConfidentialClientApplication, CryptoProvider, InteractionRequiredAuthError } from '@azure/msal-node';
+import type { AuthError, RefreshTokenRequest } from '@azure/msal-node';
+import { ClosedError, DistributedClientApplication, DistributedTokenCache, InvalidArgumentError } from '../../src';
+import { rejectionOf } from '../helpers/assertions';
 import { startFakeEntraId } from '../helpers/entra';
 import type { FakeEntraId } from '../../src/testing';
 
@@ -68,9 +70,48 @@ describe('DistributedClientApplication', () => {
     expect(again!.fromCache).toBe(true);
   });
 
+  it('acquireTokenByRefreshToken stores the result in the account partition: another instance then answers silently', async () => {
+    // A refresh token from elsewhere: a plain MSAL client signed the user in with its own cache.
+    const legacy = new ConfidentialClientApplication(entra.msalConfig());
+    const legacySignIn = await legacy.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+    const refreshTokens = JSON.parse(legacy.getTokenCache().serialize()).RefreshToken as Record<string, { secret: string }>;
+    const refreshToken = Object.values(refreshTokens)[0]!.secret;
+    const events: string[] = [];
+    app.cache.on('cache:write', (event) => events.push(JSON.stringify(event)));
+
+    const before = entra.tokenCallCount({ grantType: 'refresh_token' });
+    const result = await app.acquireTokenByRefreshToken({ refreshToken, scopes });
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(before + 1);
+    const homeAccountId = result!.account!.homeAccountId;
+    expect(homeAccountId).toBe(legacySignIn.account!.homeAccountId);
+
+    const otherInstance = new DistributedClientApplication(entra.msalConfig(), { cache: app.cache });
+    const silent = await otherInstance.acquireTokenSilent({ homeAccountId, scopes });
+    expect(silent.accessToken).toBe(result!.accessToken);
+    expect(silent.fromCache).toBe(true);
+    expect(events).toHaveLength(1);
+    expect(events[0]).not.toContain(refreshToken);
+  });
+
+  it("acquireTokenByRefreshToken refuses a missing refresh token before sending anything, and passes on Entra's refusal", async () => {
+    const before = entra.tokenCallCount({ grantType: 'refresh_token' });
+    for (const refreshToken of [undefined, '', 42]) {
+      const error = await rejectionOf(app.acquireTokenByRefreshToken({ refreshToken, scopes } as unknown as RefreshTokenRequest));
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as InvalidArgumentError).code).toMatch(/^ERR_INVALID_ARG_(VALUE|TYPE)$/);
+    }
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(before);
+
+    const unknown = 'fake-rt.not-issued-by-this-fake';
+    const refusal = await rejectionOf(app.acquireTokenByRefreshToken({ refreshToken: unknown, scopes }));
+    expect((refusal as AuthError).errorCode).toBe('invalid_grant');
+    expect(JSON.stringify(refusal) + String(refusal)).not.toContain(unknown);
+  });
+
   it('after close() every method throws ClosedError', async () => {
     await app.close();
     await expect(app.acquireTokenSilent({ homeAccountId: 'x.y', scopes })).rejects.toBeInstanceOf(ClosedError);
     await expect(app.getAuthCodeUrl({ redirectUri, scopes })).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(app.acquireTokenByRefreshToken({ refreshToken: 'x', scopes })).rejects.toBeInstanceOf(ClosedError);
   });
 });

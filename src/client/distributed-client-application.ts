@@ -16,6 +16,7 @@ import type {
   Configuration,
   ICachePlugin,
   OnBehalfOfRequest,
+  RefreshTokenRequest,
   SilentFlowRequest,
 } from '@azure/msal-node';
 import { DistributedTokenCache } from '../cache/distributed-token-cache';
@@ -344,6 +345,35 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const account = await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!);
     if (account && version !== '') this.accounts.set(partition.hash, { version, account });
     return account;
+  }
+
+  /**
+   * Tokens for a refresh token obtained elsewhere (for example one migrated from another token
+   * cache); the result, with its rotated refresh token, is stored in the account's partition, so
+   * `acquireTokenSilent` by `homeAccountId` works on every instance afterwards (MSAL's
+   * `forceCache` is always set: the account is not in the cache before). Each call sends
+   * the refresh token to Entra ID: for tokens already in the cache, use `acquireTokenSilent`.
+   *
+   * @param request - MSAL's `RefreshTokenRequest`
+   * @returns MSAL's `AuthenticationResult` (or `null`, as MSAL)
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for a missing or empty `refreshToken`
+   * @throws MSAL's errors when Entra ID refuses the refresh token (`invalid_grant`: sign the user in again)
+   *
+   * @example
+   * ```ts
+   * declare const legacyRefreshToken: string; // from the cache you are migrating from
+   * const result = await msal.acquireTokenByRefreshToken({ refreshToken: legacyRefreshToken, scopes: ['User.Read'] });
+   * req.session.homeAccountId = result!.account!.homeAccountId; // from now on: acquireTokenSilent
+   * ```
+   */
+  async acquireTokenByRefreshToken(request: RefreshTokenRequest): Promise<AuthenticationResult | null> {
+    this.assertOpen();
+    requireObject(request, 'request');
+    requireNonEmptyString(request.refreshToken, 'request.refreshToken', 16 * 1024);
+    // Like a redemption, the partition is the account Entra ID answers for. MSAL stores a refresh
+    // result only for an account already in the cache unless forced, and this one is empty.
+    const { client } = await this.clientFor(undefined, request.authority);
+    return client.acquireTokenByRefreshToken({ ...request, forceCache: true });
   }
 
   /**
