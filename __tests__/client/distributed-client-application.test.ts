@@ -108,6 +108,43 @@ describe('DistributedClientApplication', () => {
     expect(JSON.stringify(refusal) + String(refusal)).not.toContain(unknown);
   });
 
+  it('close() waits for the calls in flight: a redemption under way ends, and writes its tokens, before the cache is closed', async () => {
+    const request = { code: entra.mintCode({ redirectUri }), redirectUri, scopes, binding: randomUUID() };
+    const order: string[] = [];
+    entra.tokenLatencyMs = 200; // the token endpoint answers after close() was called
+    try {
+      const reachedEntra = new Promise((resolve) => entra.once('token-request', resolve));
+      const redemption = app.acquireTokenByCode(request).then((result) => {
+        order.push('redeemed');
+        return result;
+      });
+      await reachedEntra;
+      await app.close();
+      order.push('closed');
+      await app.cache.close(); // right after: what the redemption had to write is written
+      expect(order).toEqual(['redeemed', 'closed']);
+      const result = await redemption;
+      await expect(app.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes })).rejects.toBeInstanceOf(ClosedError);
+    } finally {
+      entra.tokenLatencyMs = 0;
+    }
+  });
+
+  it('close() lets a redemption under way answer its duplicate from the cache, through the internal silent call', async () => {
+    const cache = new DistributedTokenCache();
+    const first = new DistributedClientApplication(entra.msalConfig(), { cache });
+    const request = { code: entra.mintCode({ redirectUri }), redirectUri, scopes, binding: randomUUID() };
+    const signIn = await first.acquireTokenByCode(request);
+    const answeredFromCache = new Promise((resolve) => first.once('redeem:answered-from-cache', resolve));
+    const duplicate = first.acquireTokenByCode(request); // late: answered by acquireTokenSilent on the cached account
+    const closing = first.close();
+    await expect(duplicate).resolves.toMatchObject({ account: { homeAccountId: signIn.account!.homeAccountId } });
+    await answeredFromCache;
+    await closing;
+    expect(entra.tokenCallCount({ code: request.code })).toBe(1);
+    await cache.close();
+  });
+
   it('after close() every method throws ClosedError', async () => {
     await app.close();
     await expect(app.acquireTokenSilent({ homeAccountId: 'x.y', scopes })).rejects.toBeInstanceOf(ClosedError);

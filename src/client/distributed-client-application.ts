@@ -130,6 +130,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   private readonly redeemOnce = new RedeemOnce();
   private readonly hasher: CodeHasher;
   private readonly redeemSettings: RedeemOnceSettings;
+  /** Calls in flight, which close() waits for. */
+  private readonly operations = new Set<Promise<unknown>>();
   private closed = false;
 
   /**
@@ -201,7 +203,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    */
   async getAuthCodeUrl(request: AuthorizationUrlRequest): Promise<string> {
     this.assertOpen();
-    return (await this.buildClient(undefined, request.authority)).getAuthCodeUrl(request);
+    return this.track(this.buildClient(undefined, request.authority).then((client) => client.getAuthCodeUrl(request)));
   }
 
   /**
@@ -251,22 +253,23 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const codeHash = this.hasher.code(request.code);
     const bindingHash = this.hasher.binding({ codeVerifier: request.codeVerifier, binding });
     const scopes = request.scopes;
-    return this.redeemOnce.run(codeHash, bindingHash, {
+    // Its steps call the internal methods: they go on after close() until the redemption ends.
+    const redemption = this.redeemOnce.run(codeHash, bindingHash, {
       lockStore: this.cache.lockStore,
       hasher: this.hasher,
       events: this,
       settings: this.redeemSettings,
       redeem: async () => (await this.clientFor(undefined, request.authority)).client.acquireTokenByCode(msalRequest, authCodePayload),
       silent: (homeAccountId, forceRefresh) =>
-        this.acquireTokenSilent({
+        this.silentShared({
           homeAccountId,
           scopes,
           forceRefresh,
           ...(request.authority !== undefined && { authority: request.authority }),
         }),
       purge: async (homeAccountId) => {
-        const account = await this.getAccountByHomeId(homeAccountId);
-        if (account) await this.removeAccount(account);
+        const account = await this.accountByHomeId(homeAccountId);
+        if (account) await this.removeFromCache(account);
       },
       outcomes: {
         // Encrypted with the cache's key ring when encryption is on; bound to the code's claim.
@@ -281,6 +284,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         write: (hash, outcome) => this.cache.writeRecord(`redeemed:{${hash}}`, serializeOutcome(outcome), this.redeemSettings.recordTtlMs),
       },
     });
+    return this.track(redemption);
   }
 
   /**
@@ -308,6 +312,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    */
   async acquireTokenSilent(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
     this.assertOpen();
+    return this.track(this.silentShared(request));
+  }
+
+  /** acquireTokenSilent without the closed check: redemptions in flight use it after close(). */
+  private async silentShared(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
     requireObject(request, 'request');
     const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
     const partition = PartitionKey.forAccount(homeAccountId);
@@ -372,8 +381,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     requireNonEmptyString(request.refreshToken, 'request.refreshToken', 16 * 1024);
     // Like a redemption, the partition is the account Entra ID answers for. MSAL stores a refresh
     // result only for an account already in the cache unless forced, and this one is empty.
-    const { client } = await this.clientFor(undefined, request.authority);
-    return client.acquireTokenByRefreshToken({ ...request, forceCache: true });
+    return this.track(
+      this.clientFor(undefined, request.authority).then(({ client }) =>
+        client.acquireTokenByRefreshToken({ ...request, forceCache: true }),
+      ),
+    );
   }
 
   /**
@@ -393,8 +405,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     requireObject(request, 'request');
     const authority = request.authority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
     const partition = PartitionKey.forApp(this.config.auth.clientId, tenantOf(authority));
-    const { client } = await this.clientFor(partition, request.authority);
-    return client.acquireTokenByClientCredential(request);
+    return this.track(this.clientFor(partition, request.authority).then(({ client }) => client.acquireTokenByClientCredential(request)));
   }
 
   /**
@@ -413,10 +424,13 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     this.assertOpen();
     requireObject(request, 'request');
     const partition = PartitionKey.forOnBehalfOf(this.config.auth.clientId, request.oboAssertion);
-    const { client } = await this.clientFor(partition, request.authority);
-    // MSAL's on-behalf-of flow reads its in-memory cache without asking the plugin first: load it.
-    await client.getTokenCache().getAllAccounts();
-    return client.acquireTokenOnBehalfOf(request);
+    return this.track(
+      this.clientFor(partition, request.authority).then(async ({ client }) => {
+        // MSAL's on-behalf-of flow reads its in-memory cache without asking the plugin first: load it.
+        await client.getTokenCache().getAllAccounts();
+        return client.acquireTokenOnBehalfOf(request);
+      }),
+    );
   }
 
   /**
@@ -426,6 +440,10 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    */
   async getAccountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
     this.assertOpen();
+    return this.track(this.accountByHomeId(homeAccountId));
+  }
+
+  private async accountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
     const partition = PartitionKey.forAccount(homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     return client.getTokenCache().getAccountByHomeId(homeAccountId);
@@ -446,14 +464,24 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   async removeAccount(account: AccountInfo): Promise<void> {
     this.assertOpen();
     requireObject(account, 'account');
+    return this.track(this.removeFromCache(account));
+  }
+
+  private async removeFromCache(account: AccountInfo): Promise<void> {
     const partition = PartitionKey.forAccount(account.homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     await client.getTokenCache().removeAccount(account);
   }
 
-  /** Refuses further calls. The cache is not closed: call `cache.close()` when done with it. */
+  /**
+   * Refuses further calls (`ERR_CLOSED`) and resolves once the calls in flight have settled, so
+   * that a redemption under way still records its outcome for its duplicates. Each call is bounded
+   * by its own deadlines (a duplicate waiting for another instance: `redeem.waitTimeoutMs`).
+   * Idempotent. The cache is not closed: call `cache.close()` after this.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.allSettled([...this.operations]);
   }
 
   /** A fresh MSAL client whose cache is exactly one partition, with discovery already done. */
@@ -473,6 +501,14 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
       auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
       ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
     });
+  }
+
+  /** Remembers a call in flight until it settles, for close(). */
+  private track<T>(operation: Promise<T>): Promise<T> {
+    this.operations.add(operation);
+    const forget = (): void => void this.operations.delete(operation);
+    operation.then(forget, forget);
+    return operation;
   }
 
   private assertOpen(): void {
