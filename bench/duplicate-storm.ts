@@ -176,7 +176,7 @@ export async function duplicateStorm(context: BenchContext): Promise<BenchmarkRe
       notes: [
         `${runs} storms per K, each with a fresh code; figures are the median of the storms (min–max). Every call starts at the same wall-clock instant (start skew = spread of the actual starts).`,
         `winner = the call that sent the code to the token endpoint; "dup - winner" = a duplicate's latency minus the winner's. Token endpoint latency injected: ${TOKEN_LATENCY_MS} ms (entra.tokenLatencyMs).`,
-        `cold storm = the first storm in fresh processes: every process pays its first-use costs (Redis connections, the OpenID configuration fetch, JIT), and the RedisLockStore subscribes to its channel only on its first wait, so that wait falls back to polling (10, 20, 40, 80 ms ...). Measured storms run after every process has waited once.`,
+        `cold storm = the first storm in fresh processes: every process pays its first-use costs (Redis connections, JIT, and for the duplicates' processes the OpenID configuration fetch before their first silent call). Measured storms run after every process has waited once.`,
         `in-process state after the storms: ${idle ? 'redemptionsInFlight = 0 and waitingKeys = 0 in every process' : JSON.stringify(states)}.`,
         ...rows.filter((row) => row.errors.length).map((row) => `K=${row.k} errors: ${row.errors.join('; ')}`),
         ...(cold.errors.length ? [`cold storm errors: ${cold.errors.join('; ')}`] : []),
