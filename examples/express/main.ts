@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     authority,
   });
   if (env.TRUST_PROXY) app.set('trust proxy', /^\d+$/.test(env.TRUST_PROXY) ? Number(env.TRUST_PROXY) : env.TRUST_PROXY);
+  await msal.warmUp(); // connect the stores and fetch the OpenID configuration before taking traffic
   const server = app.listen(port, env.HOST ?? '127.0.0.1');
   await once(server, 'listening');
   console.log(`Listening on ${baseUrl} (redirect URI ${baseUrl}/auth/callback); Ctrl+C stops.`);

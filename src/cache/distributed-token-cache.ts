@@ -214,6 +214,25 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   }
 
   /**
+   * Connects the token store and the lock store now instead of on first use, each within its
+   * deadline, so that start-up (or a readiness check) fails when one cannot be reached rather
+   * than the first user's request. Reads one key that is never written. Stores other than Redis
+   * report a failure only as far as their Keyv adapter does.
+   *
+   * @throws StoreUnavailableError when a store does not answer within its deadline
+   * @throws ClosedError after {@link close}
+   *
+   * @example
+   * ```ts
+   * await cache.connect(); // before the server starts listening
+   * ```
+   */
+  async connect(): Promise<void> {
+    this.assertOpen();
+    await Promise.all([this.partitionStore.getValue(`${this.keyPrefix}connect-check`), this.lockStore.connect?.()]);
+  }
+
+  /**
    * Disconnects the store and closes the lock store. Idempotent; never hangs on a store that is
    * down (failures are reported as `store:error` events with `operation: 'close'`).
    */

@@ -403,7 +403,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   async acquireTokenByClientCredential(request: ClientCredentialRequest): Promise<AuthenticationResult | null> {
     this.assertOpen();
     requireObject(request, 'request');
-    const authority = request.authority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
+    const authority = this.authorityOf(request.authority);
     const partition = PartitionKey.forApp(this.config.auth.clientId, tenantOf(authority));
     return this.track(this.clientFor(partition, request.authority).then(({ client }) => client.acquireTokenByClientCredential(request)));
   }
@@ -474,6 +474,35 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   /**
+   * Does the first-use work at start-up instead of in the first user's request: connects the
+   * token store and the lock store ({@link DistributedTokenCache.connect}) and fetches the
+   * authority's OpenID configuration, which every call needs. A metadata fetch that fails is left
+   * to the first call, where MSAL reports it.
+   *
+   * @param options - `authorities`: more authorities to prepare (for example other tenants'),
+   *   besides the configured one
+   * @throws StoreUnavailableError when a store does not answer within its deadline
+   * @throws ClosedError after {@link close}
+   *
+   * @example
+   * ```ts
+   * await msal.warmUp(); // then start listening: the first sign-in pays no connection or discovery cost
+   * app.listen(3000);
+   * ```
+   */
+  async warmUp(options: { authorities?: string[] } = {}): Promise<void> {
+    this.assertOpen();
+    requireObject(options, 'options');
+    const more = options.authorities ?? [];
+    if (!Array.isArray(more)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.authorities" must be an array of URLs');
+    const authorities = [
+      this.authorityOf(undefined),
+      ...more.map((authority, index) => requireNonEmptyString(authority, `options.authorities[${index}]`, 2048)),
+    ];
+    await this.track(Promise.all([this.cache.connect(), ...authorities.map((authority) => this.metadataFor(authority))]));
+  }
+
+  /**
    * Refuses further calls (`ERR_CLOSED`) and resolves once the calls in flight have settled, so
    * that a redemption under way still records its outcome for its duplicates. Each call is bounded
    * by its own deadlines (a duplicate waiting for another instance: `redeem.waitTimeoutMs`).
@@ -494,13 +523,22 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     cachePlugin: ICachePlugin | undefined,
     requestAuthority: string | undefined,
   ): Promise<ConfidentialClientApplication> {
-    const authority = requestAuthority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
-    const metadata = this.config.auth.authorityMetadata ? undefined : await this.authorityMetadata.get(authority);
+    const authority = this.authorityOf(requestAuthority);
+    const metadata = await this.metadataFor(authority);
     return new ConfidentialClientApplication({
       ...this.config,
       auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
       ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
     });
+  }
+
+  private authorityOf(requestAuthority: string | undefined): string {
+    return requestAuthority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
+  }
+
+  /** The authority's metadata, fetched once per authority (never rejects); none when configured. */
+  private async metadataFor(authority: string): Promise<string | undefined> {
+    return this.config.auth.authorityMetadata ? undefined : this.authorityMetadata.get(authority);
   }
 
   /** Remembers a call in flight until it settles, for close(). */

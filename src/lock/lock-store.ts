@@ -88,6 +88,11 @@ export interface LockStore {
   waitForChange(key: string, timeoutMs: number): Promise<void>;
   /** Releases resources (connections, timers). Leases still held expire on their own. */
   close(): Promise<void>;
+  /**
+   * Opens the store's connections now rather than on first use, within its deadline. Optional:
+   * a store without connections need not have it.
+   */
+  connect?(): Promise<void>;
 }
 
 /**

@@ -327,6 +327,20 @@ export class RedisLockStore implements LockStore {
     });
   }
 
+  /**
+   * Connects now instead of on first use: the commands connection, then (best effort) the
+   * subscriber that wakes waiters. For a start-up or readiness check.
+   *
+   * @throws StoreUnavailableError when Redis does not answer within `commandTimeoutMs`, naming the
+   *   last connection error (refused, certificate, authentication)
+   * @throws ClosedError after {@link close}
+   */
+  async connect(): Promise<void> {
+    if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
+    await this.readyClient(Date.now() + this.commandTimeoutMs);
+    await this.subscribe(); // when it fails, waits poll; a later wait subscribes again
+  }
+
   /** Closes the connections this store opened (not a `client` it was given). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -367,17 +381,21 @@ export class RedisLockStore implements LockStore {
   private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const deadlineAt = Date.now() + this.commandTimeoutMs;
-    const client = await this.connected();
-    // While it (re)connects, or a cluster discovers its slots, wait (within the deadline) rather than
-    // fail at once.
-    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs).catch((error: unknown) => {
-      throw this.withConnectionCause(error);
-    });
+    const client = await this.readyClient(deadlineAt);
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
       this.commandTimeoutMs,
       `Redis ${operation}`,
     );
+  }
+
+  /** The connected client; while it (re)connects, or a cluster discovers its slots, waits for it (within the deadline) rather than fail at once. */
+  private async readyClient(deadlineAt: number): Promise<RedisLockClient> {
+    const client = await this.connected();
+    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs).catch((error: unknown) => {
+      throw this.withConnectionCause(error);
+    });
+    return client;
   }
 
   private async connected(): Promise<RedisLockClient> {
