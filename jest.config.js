@@ -8,6 +8,8 @@ module.exports = {
   moduleNameMapper: {
     '^msal-distributed-cache$': '<rootDir>/src/index.ts',
     '^msal-distributed-cache/testing$': '<rootDir>/src/testing/index.ts',
+    // The real plugin, loaded by Node instead of Jest: see the file.
+    '^@fastify/cookie$': '<rootDir>/__tests__/setup/fastify-cookie.cjs',
   },
   globalSetup: '<rootDir>/__tests__/setup/global-setup.ts',
   globalTeardown: '<rootDir>/__tests__/setup/global-teardown.ts',

@@ -19,11 +19,6 @@ import type { ExampleAppOptions, MsalClient } from '../../examples/fastify/app';
 import { accountsOf } from '../../examples/shared/sign-in';
 import { startFakeEntraId } from '../helpers/entra';
 
-// @fastify/cookie 11 loads the `cookie` package (ESM only) with a dynamic import(), which Jest's
-// CommonJS module runtime refuses without node --experimental-vm-modules. The real plugin, loaded
-// by Node's own require instead of Jest's: the same code, only outside Jest's module registry.
-jest.mock('@fastify/cookie', () => process.getBuiltinModule('node:module').createRequire(__filename)('@fastify/cookie'));
-
 /** The public URL of the app (a load balancer's), the same for every instance; the browser's requests go to the instances' own ports. */
 const PUBLIC_URL = 'http://app.example.test';
 const REDIRECT_URI = `${PUBLIC_URL}/auth/callback`;
