@@ -15,88 +15,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Keyv from 'keyv';
-import KeyvRedis from '@keyv/redis';
 import { RedisStore } from 'connect-redis';
-import { createClient } from 'redis';
-import type { Configuration } from '@azure/msal-node';
-import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from 'msal-distributed-cache';
-import { FakeEntraId } from 'msal-distributed-cache/testing';
+import { startExampleRuntime } from '../shared/runtime';
 import { createApp } from './app';
-import type { ExampleAppOptions } from './app';
-
-const ENTRA_VARIABLES = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'] as const;
-
-/** The authority of AZURE_AUTHORITY, or of AZURE_TENANT_ID in the public cloud. */
-function authorityFrom(env: NodeJS.ProcessEnv): { authority: string; knownAuthorities?: string[] } {
-  if (!env.AZURE_AUTHORITY) return { authority: `https://login.microsoftonline.com/${env.AZURE_TENANT_ID}` };
-  const authority = env.AZURE_AUTHORITY.replace(/\/$/, '');
-  // MSAL trusts this host's own OpenID configuration instead of looking it up in the public cloud's list.
-  return { authority, knownAuthorities: [new URL(authority).host] };
-}
 
 async function main(): Promise<void> {
   const env = process.env;
   const port = Number(env.PORT ?? 3000);
   const baseUrl = (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/$/, '');
-  const closers: (() => Promise<unknown>)[] = []; // run in reverse order at shutdown
+  const { msal, authority, sessionClient, close } = await startExampleRuntime(env, 'example-express');
 
-  let msalConfig: Configuration;
-  let authority: string;
-  const missing = ENTRA_VARIABLES.filter((name) => !env[name] && !(name === 'AZURE_TENANT_ID' && env.AZURE_AUTHORITY));
-  if (missing.length === 0) {
-    const auth = authorityFrom(env);
-    authority = auth.authority;
-    msalConfig = { auth: { clientId: env.AZURE_CLIENT_ID!, clientSecret: env.AZURE_CLIENT_SECRET!, ...auth } };
-  } else if (missing.length === ENTRA_VARIABLES.length && !env.AZURE_AUTHORITY) {
-    const entra = await FakeEntraId.start();
-    await entra.trustInThisProcess(); // MSAL in this process trusts the fake's throwaway CA; TLS checks stay on
-    closers.push(() => entra.close());
-    msalConfig = entra.msalConfig();
-    authority = entra.authority;
-    const caDirectory = mkdtempSync(join(tmpdir(), 'example-express-'));
-    writeFileSync(join(caDirectory, 'fake-entra-ca.pem'), entra.caCertPem);
-    closers.push(async () => rmSync(caDirectory, { recursive: true, force: true }));
-    console.log(
-      `No AZURE_* variables: using the embedded fake Entra ID at ${entra.origin} (signs in "${entra.registeredUsers[0]!.name}").`,
-    );
-    console.log(`Your browser does not know its test CA (${join(caDirectory, 'fake-entra-ca.pem')}): expect a certificate warning there.`);
-  } else {
-    throw new Error(
-      `Set all of ${ENTRA_VARIABLES.join(', ')} (AZURE_AUTHORITY may replace AZURE_TENANT_ID; missing: ${missing.join(', ')}), or none to use the fake Entra ID`,
-    );
-  }
-
-  let cache: DistributedTokenCache;
-  let sessionStore: ExampleAppOptions['sessionStore'];
-  if (env.REDIS_URL) {
-    const url = env.REDIS_URL;
-    const sessionClient = createClient({ url });
-    sessionClient.on('error', (error: Error) => console.error(`redis (sessions): ${error.message}`));
-    await sessionClient.connect();
-    closers.push(() => sessionClient.close());
-    sessionStore = new RedisStore({ client: sessionClient, prefix: 'example-express:sess:' });
-    cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(url) }), lockStore: new RedisLockStore({ url }) });
-  } else {
-    cache = new DistributedTokenCache(); // in memory: this process only
-  }
-  closers.push(() => cache.close());
-  const msal = new DistributedClientApplication(msalConfig, { cache });
-
-  if (!env.SESSION_SECRET && env.REDIS_URL)
-    console.warn("SESSION_SECRET is not set: other instances will not accept this one's session cookies.");
   const app = createApp({
     msal,
     redirectUri: `${baseUrl}/auth/callback`,
     sessionSecret: env.SESSION_SECRET ?? randomBytes(32).toString('base64url'),
-    ...(sessionStore && { sessionStore }),
+    ...(sessionClient && { sessionStore: new RedisStore({ client: sessionClient, prefix: 'example-express:sess:' }) }),
     authority,
   });
   if (env.TRUST_PROXY) app.set('trust proxy', /^\d+$/.test(env.TRUST_PROXY) ? Number(env.TRUST_PROXY) : env.TRUST_PROXY);
-  await msal.warmUp(); // connect the stores and fetch the OpenID configuration before taking traffic
   const server = app.listen(port, env.HOST ?? '127.0.0.1');
   await once(server, 'listening');
   console.log(`Listening on ${baseUrl} (redirect URI ${baseUrl}/auth/callback); Ctrl+C stops.`);
@@ -104,7 +40,7 @@ async function main(): Promise<void> {
   const shutdown = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
-    for (const close of closers.reverse()) await close();
+    await close();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void shutdown().then(() => process.exit(0)));
 }
