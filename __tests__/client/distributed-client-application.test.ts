@@ -44,6 +44,21 @@ describe('DistributedClientApplication', () => {
     expect([byId.accessToken, byAccount.accessToken]).toEqual([signIn.accessToken, signIn.accessToken]);
   });
 
+  it('silent calls by homeAccountId, repeated (the account is remembered without its ID token), return the account and its ID token claims; a removed account is not answered', async () => {
+    const signIn = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+    const homeAccountId = signIn.account!.homeAccountId;
+    for (let call = 0; call < 3; call++) {
+      const result = await app.acquireTokenSilent({ homeAccountId, scopes, forceRefresh: call === 2 });
+      expect(result.account).toMatchObject({ homeAccountId, username: signIn.account!.username });
+      if (call < 2) expect(result.idToken).toBe(signIn.idToken);
+      else expect(result.idToken).toMatch(/^eyJ/); // refreshed: a new ID token
+      expect(result.idTokenClaims).toMatchObject({ oid: signIn.account!.localAccountId, name: signIn.account!.name });
+      expect(result.account!.idTokenClaims).toMatchObject({ oid: signIn.account!.localAccountId });
+    }
+    await app.removeAccount(signIn.account!);
+    await expect(app.acquireTokenSilent({ homeAccountId, scopes })).rejects.toBeInstanceOf(InteractionRequiredAuthError);
+  });
+
   it('acquireTokenSilent for an unknown account throws InteractionRequiredAuthError', async () => {
     await expect(app.acquireTokenSilent({ homeAccountId: `${randomUUID()}.${entra.tenantId}`, scopes })).rejects.toBeInstanceOf(
       InteractionRequiredAuthError,

@@ -91,8 +91,11 @@ export type DistributedSilentFlowRequest =
     });
 
 const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
-/** Accounts remembered per partition version (a few kilobytes each), least recently used dropped first. */
-const ACCOUNTS_REMEMBERED = 10_000;
+/**
+ * Accounts remembered per partition version, least recently used dropped first: the active users'.
+ * Each is a few hundred bytes without its ID token; a miss costs one MSAL lookup, as without it.
+ */
+const ACCOUNTS_REMEMBERED = 1_000;
 
 /**
  * A confidential client application whose token cache is shared by every instance of the app.
@@ -352,7 +355,12 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const known = version === '' ? undefined : this.accounts.get(partition.hash);
     if (known?.version === version) return known.account;
     const account = await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!);
-    if (account && version !== '') this.accounts.set(partition.hash, { version, account });
+    // Without the ID token and its claims: MSAL's silent flow finds the tokens by the account's ids
+    // and takes the result's account and claims from the cache, and the heap keeps no ID tokens.
+    if (account && version !== '') {
+      const { idToken: _idToken, idTokenClaims: _claims, ...ids } = account;
+      this.accounts.set(partition.hash, { version, account: ids });
+    }
     return account;
   }
 
