@@ -26,6 +26,7 @@ import { createApp } from '../../examples/express/app';
 import type { ExampleAppOptions, MsalClient } from '../../examples/express/app';
 import { launchChromium } from '../helpers/browser';
 import { startFakeEntraId } from '../helpers/entra';
+import { barrier } from '../helpers/barrier';
 
 const SIGNED_IN = `Signed in as ${DEFAULT_USER.name} (${DEFAULT_USER.username}).`;
 const SIGNED_OUT = 'You are signed out.';
@@ -193,21 +194,6 @@ function expectNothingSecretShown(screens: Screen[], code: string): void {
   for (const { url, html } of screens) {
     expect({ url, leaks: [code, secret, 'fake-rt.', 'eyJ'].filter((value) => html.includes(value)) }).toEqual({ url, leaks: [] });
   }
-}
-
-/**
- * Holds the first `parties` redemptions until all of them have arrived, so that duplicates sent at
- * once are all in flight before any is redeemed (without it, one might arrive after the other
- * finished: a later duplicate, tested separately).
- */
-function barrier(parties: number): () => Promise<void> {
-  let arrived = 0;
-  let release!: () => void;
-  const allArrived = new Promise<void>((resolve) => (release = resolve));
-  return async () => {
-    if (++arrived === parties) release();
-    if (arrived <= parties) await allArrived;
-  };
 }
 
 function gated(client: MsalClient, gate: () => Promise<void>): MsalClient {

@@ -18,6 +18,7 @@ import { createApp, redisSessionStore } from '../../examples/fastify/app';
 import type { ExampleAppOptions, MsalClient } from '../../examples/fastify/app';
 import { accountsOf } from '../../examples/shared/sign-in';
 import { startFakeEntraId } from '../helpers/entra';
+import { barrier } from '../helpers/barrier';
 
 /** The public URL of the app (a load balancer's), the same for every instance; the browser's requests go to the instances' own ports. */
 const PUBLIC_URL = 'http://app.example.test';
@@ -160,17 +161,6 @@ function watched(client: MsalClient, secrets: Secrets, gate: () => Promise<void>
     },
     getAccountByHomeId: (homeAccountId) => accounts.getAccountByHomeId(homeAccountId),
     removeAccount: (account) => accounts.removeAccount(account),
-  };
-}
-
-/** Lets the first `parties` callers through together, once all have arrived; later ones at once. */
-function barrier(parties: number): () => Promise<void> {
-  let arrived = 0;
-  let release!: () => void;
-  const allArrived = new Promise<void>((resolve) => (release = resolve));
-  return async () => {
-    if (++arrived === parties) release();
-    if (arrived <= parties) await allArrived;
   };
 }
 
