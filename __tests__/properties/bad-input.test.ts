@@ -110,39 +110,32 @@ describe('bad input is refused before anything is stored or sent', () => {
 });
 
 describe('arbitrary store contents', () => {
+  /** What a store may hand back: any string, JSON text, or any JSON value serialized. */
+  const storedText = fc.oneof(
+    fc.string(),
+    fc.json(),
+    fc.jsonValue().map((value) => JSON.stringify(value)),
+  );
+
   it('parseCacheDocument never throws and accepts only documents of MSAL shape', () => {
     fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.string(),
-          fc.json(),
-          fc.jsonValue().map((value) => JSON.stringify(value)),
-        ),
-        (text) => {
-          const document = parseCacheDocument(text);
-          if (document) expect(toCacheDocument(JSON.parse(JSON.stringify(document)))).toEqual(document);
-        },
-      ),
+      fc.property(storedText, (text) => {
+        const document = parseCacheDocument(text);
+        if (document) expect(toCacheDocument(JSON.parse(JSON.stringify(document)))).toEqual(document);
+      }),
       { numRuns: 3000 },
     );
   });
 
   it('parseOutcome never throws and turns anything malformed into "unknown", never into tokens', () => {
     fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.string(),
-          fc.json(),
-          fc.jsonValue().map((value) => JSON.stringify(value)),
-        ),
-        (text) => {
-          const outcome = parseOutcome(text);
-          if (outcome.state === 'redeemed') {
-            expect(typeof outcome.homeAccountId).toBe('string');
-            expect(outcome.homeAccountId.length).toBeGreaterThan(0);
-          }
-        },
-      ),
+      fc.property(storedText, (text) => {
+        const outcome = parseOutcome(text);
+        if (outcome.state === 'redeemed') {
+          expect(typeof outcome.homeAccountId).toBe('string');
+          expect(outcome.homeAccountId.length).toBeGreaterThan(0);
+        }
+      }),
       { numRuns: 3000 },
     );
   });
