@@ -5,10 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EventEmitter } from 'node:events';
+import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
-import { LockTimeoutError, RedisLockStore, StoreUnavailableError } from '../../src';
+import { ClosedError, LockTimeoutError, RedisLockStore, StoreUnavailableError } from '../../src';
 import type { Lease } from '../../src';
 import { RedisServer, createTestCertificateAuthority, findFreePort, issueLoopbackServerCertificate } from '../../src/testing';
 import type { CertificateAndKey } from '../../src/testing';
@@ -16,6 +18,13 @@ import { rejectionOf, thrownBy } from '../helpers/assertions';
 
 const claimOptions = { leaseMs: 10_000, recordTtlMs: 60_000 };
 const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 1_000 };
+
+/** The client a store opened from its url, once it has one (an event loop turn per check, no sleep). */
+async function clientOf(store: RedisLockStore): Promise<{ destroy(): void }> {
+  const internals = store as unknown as { client?: { destroy(): void } };
+  while (!internals.client) await new Promise((resolve) => setImmediate(resolve));
+  return internals.client;
+}
 
 function leaseOf(claim: Awaited<ReturnType<RedisLockStore['claim']>>): Lease {
   if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);
@@ -273,6 +282,87 @@ describe('RedisLockStore on its own redis-server', () => {
       }
     } finally {
       raw.destroy();
+    }
+  });
+
+  it('close() while the first connect is under way leaves no connection open (counted with CLIENT LIST)', async () => {
+    const raw = createClient({ url: server.url });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    const name = `lock-${randomUUID()}`;
+    const storeConnections = async (): Promise<number> =>
+      String(await raw.sendCommand(['CLIENT', 'LIST']))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `)).length;
+    const early = newStore({ url: server.url, keyPrefix, clientOptions: { name } });
+    const late = newStore({ url: server.url, keyPrefix, clientOptions: { name } });
+    try {
+      // Closed right away: while the store loads the Redis client module, before it has a client.
+      const earlyConnect = early.connect().then(
+        () => 'connected',
+        (error: unknown) => error,
+      );
+      await early.close();
+
+      // Closed while its client waits for a paused Redis to answer the handshake.
+      server.pause();
+      const lateConnect = late.connect().catch(() => undefined);
+      await once((await clientOf(late)) as unknown as EventEmitter, 'connect');
+      await late.close();
+      server.resume();
+      await Promise.all([earlyConnect, lateConnect]);
+
+      expect(await storeConnections()).toBe(0);
+      expect(await earlyConnect).toBeInstanceOf(ClosedError);
+    } finally {
+      raw.destroy();
+      for (const store of [early, late]) {
+        // A connection left open would reconnect forever once the server stops: end it through internals.
+        const client = (store as unknown as { client?: { isOpen: boolean; destroy(): void } }).client;
+        if (client?.isOpen) client.destroy();
+      }
+    }
+  });
+
+  it('a call has one deadline: a client that became ready late leaves the command only the rest of commandTimeoutMs (fake clock)', async () => {
+    const admin = createClient({ url: server.url });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    // Writes (every lock script) get no answer while paused; the connection handshake does.
+    await admin.sendCommand(['CLIENT', 'PAUSE', '600000', 'WRITE']);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const store = newStore({
+        url: server.url,
+        keyPrefix,
+        commandTimeoutMs: 1_000,
+        clientOptions: { socket: { connectTimeout: 600_000 } }, // the TCP connect timer runs on the real clock
+      });
+      server.pause(); // the client connects but is not ready: Redis does not answer its handshake
+      let outcome: unknown = 'pending';
+      const claim = store.claim('c', claimOptions).then(
+        () => (outcome = 'claimed'),
+        (error: unknown) => (outcome = error),
+      );
+      const client = (await clientOf(store)) as unknown as EventEmitter;
+      await jest.advanceTimersByTimeAsync(900);
+      const ready = once(client, 'ready');
+      server.resume();
+      await ready;
+      await new Promise((resolve) => setImmediate(resolve)); // the claim, now sent, waits for the paused writes
+
+      await jest.advanceTimersByTimeAsync(100); // 1000 ms after the call started
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(outcome).toBeInstanceOf(StoreUnavailableError);
+      expect((outcome as Error).message).toBe(
+        "Redis claim did not answer within 1000 ms; check the store's connection (see docs/failure-modes.md)",
+      );
+      await jest.advanceTimersByTimeAsync(1_000); // lets the call end on code with a second deadline
+      await claim;
+    } finally {
+      jest.useRealTimers();
+      await admin.sendCommand(['CLIENT', 'UNPAUSE']);
+      admin.destroy();
     }
   });
 

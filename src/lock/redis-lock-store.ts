@@ -337,8 +337,11 @@ export class RedisLockStore implements LockStore {
    */
   async connect(): Promise<void> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
-    await this.readyClient(Date.now() + this.commandTimeoutMs);
-    await this.subscribe(); // when it fails, waits poll; a later wait subscribes again
+    const deadlineAt = Date.now() + this.commandTimeoutMs;
+    await this.readyClient(deadlineAt);
+    // Within the same deadline, not a fresh one; when it fails or is late, waits poll and a later
+    // wait subscribes again (it goes on in the background).
+    await withDeadline(this.subscribe(), Math.max(1, deadlineAt - Date.now()), 'Redis subscribe').catch(() => undefined);
   }
 
   /** Closes the connections this store opened (not a `client` it was given). Idempotent. */
@@ -378,27 +381,37 @@ export class RedisLockStore implements LockStore {
     };
   }
 
+  /**
+   * One deadline per call, `commandTimeoutMs` from its start: connecting, waiting for a ready
+   * client and the command itself share it, so a call never takes longer whatever step is slow.
+   */
   private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const deadlineAt = Date.now() + this.commandTimeoutMs;
     const client = await this.readyClient(deadlineAt);
     return withDeadline(
       script.run(client, keys, args, () => Date.now() < deadlineAt),
-      this.commandTimeoutMs,
+      this.remainingMs(deadlineAt),
       `Redis ${operation}`,
+      this.commandTimeoutMs,
     );
+  }
+
+  /** What is left of a call's deadline; at least 1 ms, so that a late step still fails by the timer. */
+  private remainingMs(deadlineAt: number): number {
+    return Math.max(1, deadlineAt - Date.now());
   }
 
   /** The connected client; while it (re)connects, or a cluster discovers its slots, waits for it (within the deadline) rather than fail at once. */
   private async readyClient(deadlineAt: number): Promise<RedisLockClient> {
-    const client = await this.connected();
+    const client = await this.connected(deadlineAt);
     await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.commandTimeoutMs).catch((error: unknown) => {
       throw this.withConnectionCause(error);
     });
     return client;
   }
 
-  private async connected(): Promise<RedisLockClient> {
+  private async connected(deadlineAt: number): Promise<RedisLockClient> {
     if (this.client && this.url === undefined) {
       // A client that was never connected (KeyvRedis connects on its first command): connect it,
       // or every command would wait for a 'ready' that never comes.
@@ -409,7 +422,8 @@ export class RedisLockStore implements LockStore {
       this.connecting = undefined; // try again on the next call
       throw error;
     });
-    return withDeadline(this.connecting, this.commandTimeoutMs, 'Redis connect').catch((error: unknown) => {
+    return withDeadline(this.connecting, this.remainingMs(deadlineAt), 'Redis connect', this.commandTimeoutMs).catch((error: unknown) => {
+      if ((error as Error).cause instanceof ClosedError) throw (error as Error).cause; // closed, not unavailable
       throw this.withConnectionCause(error);
     });
   }
@@ -423,6 +437,8 @@ export class RedisLockStore implements LockStore {
 
   private async open(): Promise<RedisLockClient> {
     const { createClient } = await import('@keyv/redis');
+    // close() may have run while the module loaded: it found no client to destroy, so open none.
+    if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const { socket, ...options } = this.clientOptions;
     const client = createClient({
       disableOfflineQueue: true, // a command sent while disconnected fails instead of being replayed later
@@ -437,6 +453,10 @@ export class RedisLockStore implements LockStore {
     this.watchConnectionErrors(client); // failures surface as typed errors from the commands
     this.client = client; // known before it connects, so that close() can stop its reconnecting
     await client.connect();
+    if (this.closed) {
+      if (client.isOpen !== false) client.destroy(); // closed while connecting: close() may have missed it
+      throw new ClosedError('this RedisLockStore is closed; create a new one');
+    }
     return client;
   }
 
@@ -461,7 +481,7 @@ export class RedisLockStore implements LockStore {
     this.subscriber ??= (async () => {
       let subscriber: RedisLockClient | undefined;
       try {
-        const client = await this.connected();
+        const client = await this.connected(Date.now() + this.commandTimeoutMs);
         if (!client.duplicate) return undefined; // a Sentinel client: polling only
         subscriber = client.duplicate();
         subscriber.on('error', () => undefined);
