@@ -77,6 +77,30 @@ describe('DistributedClientApplication', () => {
     expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(before + 1);
   });
 
+  it('concurrent silent refreshes that differ in a field that shapes the token (extraParameters) are not joined; one that differs only in correlationId and scope order is', async () => {
+    const signIn = await app.acquireTokenByCode({
+      code: entra.mintCode({ redirectUri, scopes: ['User.Read', 'Mail.Read'] }),
+      redirectUri,
+      scopes: ['User.Read', 'Mail.Read'],
+    });
+    const homeAccountId = signIn.account!.homeAccountId;
+    const before = entra.tokenCallCount({ grantType: 'refresh_token' });
+    const [plain, sliced, joined] = await Promise.all([
+      app.acquireTokenSilent({ homeAccountId, scopes: ['User.Read', 'Mail.Read'], forceRefresh: true, correlationId: 'c-plain' }),
+      app.acquireTokenSilent({
+        homeAccountId,
+        scopes: ['User.Read', 'Mail.Read'],
+        forceRefresh: true,
+        extraParameters: { slice: 'testslice' },
+      }),
+      app.acquireTokenSilent({ homeAccountId, scopes: ['Mail.Read', 'User.Read'], forceRefresh: true, correlationId: 'c-joined' }),
+    ]);
+    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(before + 2);
+    expect(sliced.accessToken).not.toBe(plain.accessToken);
+    expect(joined.accessToken).toBe(plain.accessToken);
+    expect([plain.correlationId, joined.correlationId]).toEqual(['c-plain', 'c-joined']); // each caller's own, as MSAL does
+  });
+
   it('on-behalf-of tokens are cached per incoming assertion', async () => {
     const alice = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes: ['api://middle/access'] });
     const first = await app.acquireTokenOnBehalfOf({ oboAssertion: alice.accessToken, scopes: ['https://graph.example.test/User.Read'] });

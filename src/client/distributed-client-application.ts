@@ -33,6 +33,7 @@ import { parseOutcome, serializeOutcome } from '../redeem/outcome';
 import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
 import { AuthorityMetadataCache } from './authority-metadata';
+import { silentJoinKey } from './silent-join-key';
 
 /** Options of {@link DistributedClientApplication}. */
 export interface DistributedClientApplicationOptions {
@@ -292,7 +293,10 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
 
   /**
    * Tokens from the account's partition, refreshed with its refresh token when needed.
-   * Concurrent identical calls in this process share one call.
+   * Concurrent calls in this process that are equal in every field of the request (scopes in any
+   * order; only `correlationId` may differ) share one call. Calls that differ in any other field,
+   * such as `authenticationScheme`, `extraParameters` or the proof-of-possession and SSH fields,
+   * are never joined.
    *
    * @param request - MSAL's `SilentFlowRequest`, or the same with `homeAccountId` instead of `account`
    * @returns MSAL's `AuthenticationResult`
@@ -324,9 +328,12 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
     const partition = PartitionKey.forAccount(homeAccountId);
     const run = (): Promise<AuthenticationResult> => this.silent(partition, request);
-    if (request.claims || request.extraQueryParameters) return run();
-    const key = JSON.stringify([partition.value, [...request.scopes].sort(), request.authority ?? '', !!request.forceRefresh]);
-    return this.silentFlights.run(key, run).promise;
+    const key = silentJoinKey(partition.value, request);
+    if (key === undefined) return run();
+    const { promise, joined } = this.silentFlights.run(key, run);
+    if (!joined || request.correlationId === undefined) return promise;
+    // As MSAL's own deduplication does: a joined caller's result carries its own correlation id.
+    return promise.then((result) => ({ ...result, correlationId: request.correlationId! }));
   }
 
   private async silent(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
