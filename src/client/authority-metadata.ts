@@ -3,6 +3,12 @@
  * per-operation MSAL client as `auth.authorityMetadata`, so building a client per operation costs
  * no discovery request. Where MSAL's discovery URL cannot be derived with certainty (ADFS, CIAM,
  * OIDC protocol mode, B2C) or the fetch fails, it returns nothing and MSAL discovers on its own.
+ *
+ * The request goes the way MSAL's own would: through `system.networkClient` when the app gives
+ * one (a proxy agent, say), otherwise through Node's global `fetch`, which is what msal-node 7's
+ * default HTTP client uses (so an undici global dispatcher, a proxy one included, applies to both).
+ * msal-node 7 has no `proxyUrl` option. A failed fetch is remembered, with exponential backoff, so
+ * that calls meanwhile go straight to MSAL instead of each waiting for another fetch to fail.
  */
 import type { Configuration } from '@azure/msal-node';
 import { LruMap } from '../internal/lru-map';
@@ -12,20 +18,24 @@ const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000; // MSAL's own authority-metadata l
 // Multi-tenant daemons switch between many tenants' authorities; each entry is a few kilobytes.
 const MAX_AUTHORITIES = 256;
 const FETCH_TIMEOUT_MS = 10_000;
+/** No new fetch for this long after a failure, doubled after each further failure in a row. */
+const FIRST_RETRY_AFTER_MS = 1_000;
+const MAX_RETRY_AFTER_MS = 60_000;
 
-interface Entry {
-  metadata: string;
-  fetchedAt: number;
-}
+type Entry = { metadata: string; fetchedAt: number } | { failuresInARow: number; retryAt: number };
 
 export class AuthorityMetadataCache {
   private readonly entries: LruMap<string, Entry>;
   private readonly inFlight = new SingleFlight<string | undefined>();
 
-  /** @param capacity - authorities kept; the least recently used one is dropped first */
+  /**
+   * @param capacity - authorities kept; the least recently used one is dropped first
+   * @param now - the clock (tests move it instead of waiting)
+   */
   constructor(
     private readonly system: Configuration['system'],
     capacity = MAX_AUTHORITIES,
+    private readonly now: () => number = Date.now,
   ) {
     this.entries = new LruMap(capacity);
   }
@@ -33,34 +43,47 @@ export class AuthorityMetadataCache {
   /** The metadata JSON for `authority`, or `undefined` to let MSAL discover it itself. */
   async get(authority: string): Promise<string | undefined> {
     const entry = this.entries.get(authority);
-    if (entry && Date.now() - entry.fetchedAt < REFRESH_AFTER_MS) return entry.metadata;
+    if (entry && 'metadata' in entry && this.now() - entry.fetchedAt < REFRESH_AFTER_MS) return entry.metadata;
+    // Failed recently: MSAL discovers on its own (and reports a failure in its terms) until the retry.
+    if (entry && 'retryAt' in entry && this.now() < entry.retryAt) return undefined;
     const url = discoveryUrl(authority, this.system);
     if (!url) return undefined;
     return this.inFlight.run(authority, async () => {
       const metadata = await this.fetch(url);
-      if (metadata) this.remember(authority, metadata);
+      if (metadata) this.entries.set(authority, { metadata, fetchedAt: this.now() });
+      else this.rememberFailure(authority, entry && 'failuresInARow' in entry ? entry.failuresInARow + 1 : 1);
       return metadata;
     }).promise;
   }
 
-  private remember(authority: string, metadata: string): void {
-    this.entries.set(authority, { metadata, fetchedAt: Date.now() });
+  private rememberFailure(authority: string, failuresInARow: number): void {
+    const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, FIRST_RETRY_AFTER_MS * 2 ** (failuresInARow - 1));
+    this.entries.set(authority, { failuresInARow, retryAt: this.now() + retryAfterMs });
   }
 
   private async fetch(url: string): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), FETCH_TIMEOUT_MS).unref();
+    });
+    const request = this.request(url).catch(() => undefined); // MSAL will try itself and report the failure in its own terms
     try {
-      const networkClient = this.system?.networkClient;
-      if (networkClient) {
-        const response = await networkClient.sendGetRequestAsync<Record<string, unknown>>(url, {});
-        return response.status === 200 && isMetadata(response.body) ? JSON.stringify(response.body) : undefined;
-      }
-      const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-      if (!response.ok) return undefined;
-      const body: unknown = await response.json();
-      return isMetadata(body) ? JSON.stringify(body) : undefined;
-    } catch {
-      return undefined; // MSAL will try itself and report the failure in its own terms
+      return await Promise.race([request, timeout]); // a network client that ignores the timeout cannot hold every call
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  private async request(url: string): Promise<string | undefined> {
+    const networkClient = this.system?.networkClient;
+    if (networkClient) {
+      const response = await networkClient.sendGetRequestAsync<Record<string, unknown>>(url, {}, FETCH_TIMEOUT_MS);
+      return response.status === 200 && isMetadata(response.body) ? JSON.stringify(response.body) : undefined;
+    }
+    const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    if (!response.ok) return undefined;
+    const body: unknown = await response.json();
+    return isMetadata(body) ? JSON.stringify(body) : undefined;
   }
 }
 
