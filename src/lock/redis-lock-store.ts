@@ -79,7 +79,10 @@ export interface RedisLockStoreOptions {
   client?: RedisLockClient;
   /** Prefix of every key and of the channel. @defaultValue `'msal-dc:'` */
   keyPrefix?: string;
-  /** Deadline of every Redis command. @defaultValue 2000 */
+  /**
+   * Deadline of every call, from its start: connecting, waiting for a reconnecting client to be
+   * ready and the command share it. @defaultValue 2000
+   */
   commandTimeoutMs?: number;
   /** Longest pause between two polls while waiting (the safety net under pub/sub). @defaultValue 250 */
   maxPollIntervalMs?: number;
@@ -328,8 +331,8 @@ export class RedisLockStore implements LockStore {
   }
 
   /**
-   * Connects now instead of on first use: the commands connection, then (best effort) the
-   * subscriber that wakes waiters. For a start-up or readiness check.
+   * Connects now instead of on first use: the commands connection, then (best effort, within the
+   * same `commandTimeoutMs`) the subscriber that wakes waiters. For a start-up or readiness check.
    *
    * @throws StoreUnavailableError when Redis does not answer within `commandTimeoutMs`, naming the
    *   last connection error (refused, certificate, authentication)
@@ -344,7 +347,10 @@ export class RedisLockStore implements LockStore {
     await withDeadline(this.subscribe(), Math.max(1, deadlineAt - Date.now()), 'Redis subscribe').catch(() => undefined);
   }
 
-  /** Closes the connections this store opened (not a `client` it was given). Idempotent. */
+  /**
+   * Closes the connections this store opened (not a `client` it was given), a connection still
+   * being opened included: a first connect under way then rejects with `ClosedError`. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
