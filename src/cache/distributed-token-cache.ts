@@ -56,7 +56,12 @@ export interface DistributedTokenCacheOptions {
    * issues for at most a day, so after that no request can ever read it again
    */
   partitionTtlMs?: number | PartitionTtls;
-  /** Deadline of every store call. @defaultValue 2000 */
+  /**
+   * Deadline of every store call. On stores other than Redis, a write that misses it still keeps
+   * the partition's lock until the store has applied or refused it (at most 10 times this), so
+   * that it cannot land over a newer write (see docs/token-cache.md, "Late writes").
+   * @defaultValue 2000
+   */
   storeTimeoutMs?: number;
   /**
    * How long a write waits for other writers of the same partition: for the partition's lock
