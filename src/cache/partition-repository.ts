@@ -156,13 +156,13 @@ export class PartitionRepository {
       this.events.safeEmit('cache:merge', { partitionHash: partition.hash });
       baseDocument = theirs.document;
       expected = theirs.version;
-      const backoffMs = Math.random() * Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (attempt - 1));
-      if (Date.now() + backoffMs >= giveUpAt) {
+      const leftMs = giveUpAt - Date.now();
+      if (leftMs <= 0) {
         throw new LockTimeoutError(
           `partition ${partition.hash} (hash) kept changing under other writers for ${this.policy.contentionTimeoutMs} ms (${attempt} attempts); retry later or raise lockWaitTimeoutMs`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(backoffMs(attempt), leftMs)));
     }
   }
 
@@ -193,6 +193,11 @@ export class PartitionRepository {
   private open(value: string, storageKey: string): string | undefined {
     return this.policy.cipher ? this.policy.cipher.open(value, storageKey) : value;
   }
+}
+
+/** A random delay up to a cap that doubles with every lost round ("full jitter"). */
+function backoffMs(lostRounds: number): number {
+  return Math.random() * Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (lostRounds - 1));
 }
 
 function newVersion(): string {
