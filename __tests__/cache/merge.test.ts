@@ -169,14 +169,67 @@ describe('mergeCacheDocuments', () => {
     expect(merged.AccessToken).toEqual({});
   });
 
-  it('removes an entity that theirs changed and mine removed', () => {
+  // Edge 11: this was "removal wins"; a removal now removes only what it saw.
+  it('keeps an entity that theirs changed and mine removed: my removal never saw their change', () => {
     const old = accessToken({ cachedAt: '1700000000' });
-    const renewed = accessToken({ cachedAt: '1800000000' });
+    const renewed = accessToken({ cachedAt: '1600000000' }); // even an earlier cached_at: not a "both changed" tie-break
     const base = doc({ Account: [account()], AccessToken: [old] });
 
     const merged = merge(base, doc({ Account: [account()] }), doc({ Account: [account()], AccessToken: [renewed] }), true);
 
-    expect(merged.AccessToken).toEqual({});
+    expect(merged.AccessToken).toEqual({ [renewed[0]]: renewed[1] });
+  });
+
+  it("Edge 11: a removeAccount whose base predates a fresh sign-in keeps the sign-in's tokens and their Account, and removes what it saw", () => {
+    const oldRead = accessToken({ target: 'User.Read', cachedAt: '1700000000', secret: 'at-old' });
+    const oldMail = accessToken({ target: 'Mail.Read', cachedAt: '1700000000', secret: 'at-mail-old' });
+    const base = doc({
+      Account: [account()],
+      IdToken: [idToken(HOME, 'id-old')],
+      AccessToken: [oldRead, oldMail],
+      RefreshToken: [refreshToken(HOME, 'rt-old')],
+      AppMetadata: [appMetadata()],
+    });
+    // Mine: removeAccount on base (the Account and all its credentials gone) ...
+    const mine = doc({ AppMetadata: [appMetadata()] });
+    // ... while a fresh sign-in wrote new tokens under the same keys; the Account entity is unchanged.
+    const newRead = accessToken({ target: 'User.Read', cachedAt: '1700000900', secret: 'at-new' });
+    const theirs = doc({
+      Account: [account()],
+      IdToken: [idToken(HOME, 'id-new')],
+      AccessToken: [newRead, oldMail],
+      RefreshToken: [refreshToken(HOME, 'rt-new')],
+      AppMetadata: [appMetadata()],
+    });
+
+    const merged = merge(base, mine, theirs, true);
+
+    expect(merged).toEqual(
+      doc({
+        Account: [account()],
+        IdToken: [idToken(HOME, 'id-new')],
+        AccessToken: [newRead], // the Mail.Read token the removal saw is gone
+        RefreshToken: [refreshToken(HOME, 'rt-new')],
+        AppMetadata: [appMetadata()],
+      }),
+    );
+  });
+
+  it('Edge 11: a removeAccount with nothing of that account newer in store removes the account and every credential of it', () => {
+    const entries = (otherRefreshSecret: string): Partial<Record<Section, Entry[]>> => ({
+      Account: [account(), account(OTHER_HOME)],
+      IdToken: [idToken()],
+      AccessToken: [accessToken()],
+      RefreshToken: [refreshToken(), refreshToken(OTHER_HOME, otherRefreshSecret)],
+    });
+    const base = doc(entries('rt-1'));
+    const mine = doc({ Account: [account(OTHER_HOME)], RefreshToken: [refreshToken(OTHER_HOME, 'rt-1')] });
+    // Theirs changed only the other account's refresh token: nothing of HOME is newer than base.
+    const theirs = doc(entries('rt-9'));
+
+    const merged = merge(base, mine, theirs, true);
+
+    expect(merged).toEqual(doc({ Account: [account(OTHER_HOME)], RefreshToken: [refreshToken(OTHER_HOME, 'rt-9')] }));
   });
 
   it('takes theirs when both changed an entity and theirs has the later cached_at (compared as numbers, not strings)', () => {

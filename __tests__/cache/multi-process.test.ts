@@ -60,6 +60,30 @@ describe('several processes sharing one Redis', () => {
     expect(entra.tokenCallCount()).toBe(callsBefore);
   });
 
+  it(`Edge 12: contention never fails a caller: ${PROCESSES} processes x 25 client-credential calls at once, nothing cached, all write the app partition`, async () => {
+    const callsEach = 25;
+    const scopes = [`https://contention-${randomUUID()}.example.test/.default`]; // nothing cached for it
+    const results = await Promise.all(
+      instances.map((instance) =>
+        instance.call('all', { calls: Array.from({ length: callsEach }, () => ({ op: 'clientCredential', args: { scopes } })) }),
+      ),
+    );
+    const settled = results.flatMap((result) => result.value as { status: string; reason?: { code?: string; message?: string } }[]);
+    expect(settled.filter((entry) => entry.status !== 'fulfilled')).toEqual([]);
+    expect(settled).toHaveLength(PROCESSES * callsEach);
+
+    // The events still tell what happened: every lost compare-and-set round is one 'cache:conflict',
+    // and counts as one more attempt of the write that finally landed.
+    const stats = await Promise.all(instances.map(async (instance) => (await instance.call('writeStats', {})).value));
+    const total = (stats as { writes: number; attempts: number; conflicts: number }[]).reduce((sum, each) => ({
+      writes: sum.writes + each.writes,
+      attempts: sum.attempts + each.attempts,
+      conflicts: sum.conflicts + each.conflicts,
+    }));
+    expect(total.writes).toBe(PROCESSES * callsEach);
+    expect(total.attempts - total.writes).toBe(total.conflicts);
+  });
+
   it('tokens written by one process are used by another without a token-endpoint call', async () => {
     const user = newUser();
     const homeAccountId = entra.homeAccountIdOf(user);

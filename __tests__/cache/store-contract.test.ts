@@ -1,6 +1,6 @@
 // One contract for the token cache, run against every Keyv store we claim to support.
 import { randomUUID } from 'node:crypto';
-import { InteractionRequiredAuthError } from '@azure/msal-node';
+import { ConfidentialClientApplication, InteractionRequiredAuthError } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, PartitionKey } from '../../src';
 import type { CacheCorruptEvent } from '../../src';
 import { addRandomUser, startFakeEntraId } from '../helpers/entra';
@@ -95,6 +95,26 @@ describe.each([
     );
   });
 
+  it('Edge 11: a removeAccount whose read predates a fresh sign-in removes only what it read: the new sign-in stays', async () => {
+    const user = newUser();
+    const homeAccountId = entra.homeAccountIdOf(user);
+    const remover = instance();
+    await signIn(instance().app, user);
+    // The removal's MSAL client reads the partition now (one snapshot per operation, as removeAccount does) ...
+    const msal = new ConfidentialClientApplication({
+      ...entra.msalConfig(),
+      cache: { cachePlugin: remover.cache.operationPlugin(PartitionKey.forAccount(homeAccountId)) },
+    });
+    const account = await msal.getTokenCache().getAccountByHomeId(homeAccountId);
+    // ... then the user signs in again on another instance, and only then does the removal write.
+    const fresh = await signIn(instance().app, user);
+    await msal.getTokenCache().removeAccount(account!);
+
+    const silent = await instance().app.acquireTokenSilent({ homeAccountId, scopes });
+    expect(silent.fromCache).toBe(true);
+    expect(silent.accessToken).toBe(fresh.accessToken);
+  });
+
   it('concurrent writers to one partition all survive (10 scopes from 2 instances at once)', async () => {
     const user = newUser();
     const first = instance();
@@ -112,6 +132,8 @@ describe.each([
     }
     expect(entra.tokenCallCount()).toBe(callsBefore);
     expect(conflicts).toBeGreaterThan(0); // the writes really overlapped: every one read the same version
+    // Edge 12: each instance wrote the partition one write at a time; its queue is gone once idle.
+    expect([first.cache.repository.partitionsBeingWritten, second.cache.repository.partitionsBeingWritten]).toEqual([0, 0]);
   });
 
   it('sets the partition time-to-live on write', async () => {

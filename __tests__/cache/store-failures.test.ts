@@ -5,12 +5,14 @@ import { InteractionRequiredAuthError } from '@azure/msal-node';
 import type { AuthenticationResult } from '@azure/msal-node';
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
-import { DistributedClientApplication, DistributedTokenCache, PartitionKey, StoreUnavailableError } from '../../src';
-import type { DistributedTokenCacheOptions, StoreErrorEvent } from '../../src';
+import { EventEmitter, once } from 'node:events';
+import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, PartitionKey, StoreUnavailableError } from '../../src';
+import type { DistributedTokenCacheOptions, Lease, LockOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
 import type { FakeEntraId } from '../../src/testing';
 import { startFakeEntraId } from '../helpers/entra';
 import { rejectionOf } from '../helpers/assertions';
+import { SlowSetStore } from '../helpers/slow-set-store';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -328,5 +330,72 @@ describe('after an outage', () => {
     await server.restart();
     await untilReconnected(client);
     expect(await app.getAccountByHomeId(entra.homeAccountIdOf(entra.registeredUsers[0]!))).toBeNull();
+  });
+});
+
+/** The `jti` claim of an access token of the fake Entra ID. */
+const tokenId = (accessToken: string): unknown =>
+  (JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as { jti?: unknown }).jti;
+
+/** A MemoryLockStore that says when an `acquire` has to wait because another holder has the lock. */
+class WatchedLockStore extends MemoryLockStore {
+  private readonly waits = new EventEmitter();
+
+  /** Resolves when the next `acquire` finds the lock taken. */
+  async nextWait(): Promise<void> {
+    await once(this.waits, 'wait');
+  }
+
+  override async acquire(key: string, options: LockOptions): Promise<Lease> {
+    const lease = super.acquire(key, options);
+    // A free lock is granted within microtasks; still waiting a macrotask later means it is held.
+    const granted = await Promise.race([
+      lease.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => setImmediate(() => resolve(false))),
+    ]);
+    if (!granted) this.waits.emit('wait');
+    return lease;
+  }
+}
+
+describe('a Keyv store other than Redis whose set is slow', () => {
+  it('Edge 10: a set that missed its deadline keeps the partition locked until it lands, so it never overwrites a newer sign-in', async () => {
+    const slow = new SlowSetStore();
+    const locks = new WatchedLockStore();
+    const keyv = new Keyv({ store: slow });
+    const caches: DistributedTokenCache[] = [];
+    const instance = (): DistributedClientApplication => {
+      const cache = new DistributedTokenCache({ store: keyv, lockStore: locks, storeTimeoutMs });
+      caches.push(cache);
+      expect(cache.atomicWrites).toBe(false);
+      return new DistributedClientApplication(entra.msalConfig(), { cache });
+    };
+    try {
+      const [refresher, signer, reader] = [instance(), instance(), instance()];
+      const { result } = await signIn(refresher);
+      const homeAccountId = result.account!.homeAccountId;
+
+      // A refresh whose write reaches the store, which then takes longer than storeTimeoutMs:
+      const setArrived = slow.holdNextSet();
+      const refresh = rejectionOf(refresher.acquireTokenSilent({ homeAccountId, scopes, forceRefresh: true }));
+      const landLateSet = await setArrived;
+      expectStoreUnavailable(await refresh); // the caller was told the write failed ...
+
+      // ... and the user signs in again on another instance while that set is still in flight.
+      const signInAgain = signIn(signer);
+      await Promise.race([signInAgain, locks.nextWait()]);
+      landLateSet();
+      const { result: fresh } = await signInAgain;
+
+      const silent = await reader.acquireTokenSilent({ homeAccountId, scopes });
+      expect(silent.fromCache).toBe(true);
+      // The newer sign-in survived the late set (compared by the tokens' jti, to keep tokens out of the output).
+      expect(tokenId(silent.accessToken)).toBe(tokenId(fresh.accessToken));
+    } finally {
+      for (const cache of caches) await cache.close();
+    }
   });
 });

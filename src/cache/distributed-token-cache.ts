@@ -56,9 +56,19 @@ export interface DistributedTokenCacheOptions {
    * issues for at most a day, so after that no request can ever read it again
    */
   partitionTtlMs?: number | PartitionTtls;
-  /** Deadline of every store call. @defaultValue 2000 */
+  /**
+   * Deadline of every store call. On stores other than Redis, a write that misses it still keeps
+   * the partition's lock until the store has applied or refused it (at most 10 times this), so
+   * that it cannot land over a newer write (see docs/token-cache.md, "Late writes").
+   * @defaultValue 2000
+   */
   storeTimeoutMs?: number;
-  /** How long a write waits for a partition lock (stores without atomic operations). @defaultValue 5000 */
+  /**
+   * How long a write waits for other writers of the same partition: for the partition's lock
+   * (stores without atomic operations), and, on every store, for the compare-and-set rounds it
+   * loses to them (with a jittered backoff between rounds). Contention costs latency up to this
+   * bound, then `LockTimeoutError`. @defaultValue 5000
+   */
   lockWaitTimeoutMs?: number;
   /**
    * A read that fails or times out: `'throw'` a `StoreUnavailableError`, or treat it as a `'miss'`
@@ -135,6 +145,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
       cipher: recordCipherFrom(options.encryption, 'options.encryption'),
+      contentionTimeoutMs: lockWaitTimeoutMs,
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RecordCipher } from '../crypto/record-cipher';
-import { MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
+import { LockTimeoutError, MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
 import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events';
 import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
 import type { CacheDocument } from './cache-document';
@@ -28,17 +28,38 @@ export interface RepositoryPolicy {
   writeFailure: 'throw' | 'ignore';
   /** Encrypts `record.cache`, bound to the storage key; without it the cache is stored as JSON text. */
   cipher?: RecordCipher | undefined;
+  /**
+   * How long a write keeps retrying compare-and-set rounds lost to other writers (from its turn in
+   * this process's queue for the partition) before it gives up with `LockTimeoutError`.
+   */
+  contentionTimeoutMs: number;
 }
 
-/** Compare-and-set rounds before a write gives up; each lost round means another write landed. */
-const MAX_WRITE_ATTEMPTS = 32;
+/**
+ * Backoff between lost compare-and-set rounds: "full jitter" (a random delay up to a cap that
+ * doubles per round), so that writers of other processes that lost together do not retry in step.
+ */
+const FIRST_BACKOFF_MS = 2;
+const MAX_BACKOFF_MS = 100;
 
 export class PartitionRepository {
+  /**
+   * The last write queued per partition (storage key). Writes of this process to one partition
+   * run one at a time, so they never compete with each other for the compare-and-set; an entry is
+   * removed as soon as its queue is empty.
+   */
+  private readonly writeQueues = new Map<string, Promise<void>>();
+
   constructor(
     private readonly store: PartitionStore,
     private readonly events: SafeEmitter<TokenCacheEvents>,
     private readonly policy: RepositoryPolicy,
   ) {}
+
+  /** Partitions with a write of this process queued or under way (0 when idle: queues are dropped). */
+  get partitionsBeingWritten(): number {
+    return this.writeQueues.size;
+  }
 
   storageKey(partition: PartitionKey): string {
     // The hash tag keeps each partition's keys in one Redis Cluster slot.
@@ -69,7 +90,9 @@ export class PartitionRepository {
   async write(partition: PartitionKey, base: Snapshot | undefined, mine: CacheDocument): Promise<Snapshot> {
     assertBelongs(partition, mine);
     try {
-      return await this.compareAndSetLoop(partition, base ?? { version: '', document: emptyDocument() }, mine);
+      return await this.oneAtATime(this.storageKey(partition), () =>
+        this.compareAndSetLoop(partition, base ?? { version: '', document: emptyDocument() }, mine),
+      );
     } catch (error) {
       if (error instanceof PartitionMismatchError) throw error;
       const failure = this.reportFailure('write', partition, error, this.policy.writeFailure === 'ignore');
@@ -91,15 +114,36 @@ export class PartitionRepository {
     return failOpen ? undefined : failure;
   }
 
+  /** Runs `work` after every earlier write of this process to `storageKey` has settled. */
+  private async oneAtATime<T>(storageKey: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.writeQueues.get(storageKey) ?? Promise.resolve();
+    let finish!: () => void;
+    const mine = new Promise<void>((resolve) => (finish = resolve));
+    this.writeQueues.set(storageKey, mine);
+    try {
+      await previous; // never rejects: queue entries only resolve
+      return await work();
+    } finally {
+      finish();
+      if (this.writeQueues.get(storageKey) === mine) this.writeQueues.delete(storageKey);
+    }
+  }
+
+  /**
+   * Compare-and-set rounds until one lands. A lost round means another writer landed first: merge
+   * with what it stored, back off, try again. Bounded by time rather than rounds, so a hot
+   * partition (the app's, a busy user's) costs latency, not errors.
+   */
   private async compareAndSetLoop(partition: PartitionKey, base: Snapshot, mine: CacheDocument): Promise<Snapshot> {
     const accountPartition = partition.kind === 'account';
+    const storageKey = this.storageKey(partition);
+    const giveUpAt = Date.now() + this.policy.contentionTimeoutMs;
     let next = accountPartition ? withoutOrphans(mine) : mine;
     let expected = base.version;
     let baseDocument = base.document;
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const deleting = isEmptyDocument(next);
       const version = deleting ? '' : newVersion();
-      const storageKey = this.storageKey(partition);
       const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
       const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
       if (result.ok) {
@@ -112,10 +156,14 @@ export class PartitionRepository {
       this.events.safeEmit('cache:merge', { partitionHash: partition.hash });
       baseDocument = theirs.document;
       expected = theirs.version;
+      const leftMs = giveUpAt - Date.now();
+      if (leftMs <= 0) {
+        throw new LockTimeoutError(
+          `partition ${partition.hash} (hash) kept changing under other writers for ${this.policy.contentionTimeoutMs} ms (${attempt} attempts); retry later or raise lockWaitTimeoutMs`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(backoffMs(attempt), leftMs)));
     }
-    throw new StoreUnavailableError(
-      `partition ${partition.hash} (hash) changed under ${MAX_WRITE_ATTEMPTS} consecutive writes; retry the operation`,
-    );
   }
 
   /** Validates a stored record; anything unusable is an empty snapshot that the next write replaces. */
@@ -145,6 +193,11 @@ export class PartitionRepository {
   private open(value: string, storageKey: string): string | undefined {
     return this.policy.cipher ? this.policy.cipher.open(value, storageKey) : value;
   }
+}
+
+/** A random delay up to a cap that doubles with every lost round ("full jitter"). */
+function backoffMs(lostRounds: number): number {
+  return Math.random() * Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (lostRounds - 1));
 }
 
 function newVersion(): string {
