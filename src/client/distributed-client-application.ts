@@ -28,7 +28,7 @@ import { LruMap } from '../internal/lru-map';
 import { SingleFlight } from '../internal/single-flight';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { SafeEmitter } from '../events';
-import { CodeHasher } from '../redeem/code-hasher';
+import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
 import { parseOutcome, serializeOutcome } from '../redeem/outcome';
 import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
@@ -55,10 +55,13 @@ export interface RedeemOptions {
   /** How long outcomes are kept for late duplicates; at least a code's lifetime. @defaultValue 900000 */
   recordTtlMs?: number;
   /**
-   * Secret of the keyed hashes that name codes and bindings in the stores; every instance needs
-   * the same. Set it when the app has only a client assertion (no secret or certificate: the
-   * default is then derived from the public client id) or before rotating the client secret.
-   * @defaultValue derived from the client id and client secret (or certificate thumbprint)
+   * Secret of the keyed hashes that name codes and bindings in the stores, and of the MACs that
+   * authenticate redemption records; every instance needs the same. Set it when the app has only
+   * a client assertion (no secret or certificate: the default is then derived from the public
+   * client id alone, and a process warning `MSAL_DC_NO_CODE_HASH_KEY` says so), and before
+   * rotating the client secret or certificate.
+   * @defaultValue derived from the client id and the client secret, or the certificate's private
+   *   key (never from its thumbprint, which is public)
    */
   codeHashKey?: string;
   /**
@@ -174,13 +177,13 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         'fail-closed',
       ),
     };
-    const auth = config.auth;
-    const appSecret = auth.clientSecret ?? auth.clientCertificate?.thumbprintSha256 ?? auth.clientCertificate?.thumbprint ?? '';
-    this.hasher = new CodeHasher(
-      redeem.codeHashKey === undefined
-        ? `${auth.clientId}\u0000${appSecret}`
-        : requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'),
-    );
+    if (redeem.codeHashKey === undefined) {
+      const { material, secret } = defaultCodeHashSecret(config.auth);
+      if (!secret) warnNoCodeHashSecret();
+      this.hasher = new CodeHasher(material);
+    } else {
+      this.hasher = new CodeHasher(requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'));
+    }
   }
 
   /** Codes this process is redeeming right now (for tests and stats; 0 when idle). */
@@ -561,6 +564,21 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     if (this.closed) throw new ClosedError('this DistributedClientApplication is closed; create a new one');
     this.cache.assertOpen();
   }
+}
+
+let warnedNoCodeHashSecret = false;
+
+/**
+ * Once per process: an app with only a client assertion has no secret to derive the hashing key
+ * from, so code hashes and record MACs would be computable by anyone who knows the client id.
+ */
+function warnNoCodeHashSecret(): void {
+  if (warnedNoCodeHashSecret) return;
+  warnedNoCodeHashSecret = true;
+  process.emitWarning(
+    'DistributedClientApplication has no client secret or certificate private key to derive redeem.codeHashKey from; set options.redeem.codeHashKey to a random secret shared by every instance (see docs/security.md)',
+    { code: 'MSAL_DC_NO_CODE_HASH_KEY' },
+  );
 }
 
 /** The tenant segment of an authority URL (`common`, `organizations`, a GUID or a domain). */
