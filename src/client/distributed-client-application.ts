@@ -23,13 +23,13 @@ import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
 import type { PartitionCachePlugin } from '../cache/cache-plugin';
 import { accountIdsIn } from '../cache/cache-document';
-import { ClosedError, InvalidArgumentError } from '../errors';
+import { ClosedError, InvalidArgumentError, RedemptionRecordCorruptError } from '../errors';
 import { LruMap } from '../internal/lru-map';
 import { SingleFlight } from '../internal/single-flight';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { SafeEmitter } from '../events';
 import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
-import { parseOutcome, serializeOutcome } from '../redeem/outcome';
+import { signOutcome, verifyOutcome } from '../redeem/outcome';
 import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
 import { AuthorityMetadataCache } from './authority-metadata';
@@ -259,6 +259,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const codeHash = this.hasher.code(request.code);
     const bindingHash = this.hasher.binding({ codeVerifier: request.codeVerifier, binding });
     const scopes = request.scopes;
+    const claimKey = `claim:{${codeHash}}`;
     // Its steps call the internal methods: they go on after close() until the redemption ends.
     const redemption = this.redeemOnce.run(codeHash, bindingHash, {
       lockStore: this.cache.lockStore,
@@ -277,17 +278,25 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         const account = await this.accountByHomeId(homeAccountId);
         if (account) await this.removeFromCache(account);
       },
+      // Every record carries a MAC under the app's secret, bound to its key (then sealed when
+      // encryption is on): whoever can write to a store cannot make it name another account.
       outcomes: {
-        // Encrypted with the cache's key ring when encryption is on; bound to the code's claim.
-        seal: (outcome) => this.cache.sealValue(serializeOutcome(outcome), `claim:{${codeHash}}`),
-        open: (stored) => parseOutcome(this.cache.openValue(stored, `claim:{${codeHash}}`)),
+        seal: (outcome) => this.cache.sealValue(signOutcome(outcome, this.hasher, claimKey), claimKey),
+        open: (stored) =>
+          verifyOutcome(this.cache.openValue(stored, claimKey), this.hasher, claimKey) ?? this.corruptRecord(codeHash, 'lock-store'),
       },
       mirror: {
         read: async (hash) => {
           const text = await this.cache.readRecord(`redeemed:{${hash}}`);
-          return text === undefined ? undefined : parseOutcome(text);
+          if (text === undefined) return undefined;
+          return verifyOutcome(text, this.hasher, `redeemed:{${hash}}`) ?? this.corruptRecord(hash, 'token-store');
         },
-        write: (hash, outcome) => this.cache.writeRecord(`redeemed:{${hash}}`, serializeOutcome(outcome), this.redeemSettings.recordTtlMs),
+        write: (hash, outcome) =>
+          this.cache.writeRecord(
+            `redeemed:{${hash}}`,
+            signOutcome(outcome, this.hasher, `redeemed:{${hash}}`),
+            this.redeemSettings.recordTtlMs,
+          ),
       },
     });
     return this.track(redemption);
@@ -550,6 +559,14 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   /** The authority's metadata, fetched once per authority (never rejects); none when configured. */
   private async metadataFor(authority: string): Promise<string | undefined> {
     return this.config.auth.authorityMetadata ? undefined : this.authorityMetadata.get(authority);
+  }
+
+  /** A redemption record that failed its integrity check: an event, and an error instead of an identity. */
+  private corruptRecord(codeHash: string, store: 'lock-store' | 'token-store'): never {
+    this.safeEmit('redeem:corrupt', { codeHash, store });
+    throw new RedemptionRecordCorruptError(
+      `the stored outcome of this authorization code's redemption (${codeHash.slice(0, 16)}, a keyed hash) failed its integrity check: it was edited, or written with another codeHashKey, so no tokens are returned for it; restart the sign-in from /authorize, and check who can write to the ${store === 'lock-store' ? 'lock store' : 'token store'} (see docs/security.md)`,
+    );
   }
 
   /** Remembers a call in flight until it settles, for close(). */
