@@ -10,7 +10,14 @@ import type { EncryptionOptions, RecordCipher } from '../crypto/record-cipher';
 import { ClosedError, InvalidArgumentError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import { SafeEmitter } from '../events';
 import type { TokenCacheEvents } from '../events';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf, requirePositiveInteger } from '../internal/validate';
+import {
+  optionalPositiveInteger,
+  requireNonEmptyString,
+  requireObject,
+  requireOneOf,
+  requirePositiveInteger,
+  typeName,
+} from '../internal/validate';
 import { MemoryLockStore } from '../lock/memory-lock-store';
 import type { LockStore } from '../lock/lock-store';
 import { PartitionCachePlugin } from './cache-plugin';
@@ -78,6 +85,29 @@ export interface DistributedTokenCacheOptions {
    * `'undecryptable'`. See docs/security.md. @defaultValue none: stored as JSON text
    */
   encryption?: EncryptionOptions;
+  /**
+   * A secret that keys the hashes naming partitions in storage keys, records and events
+   * (`partitionHash`): HMAC-SHA-256 instead of plain SHA-256. Without it, anyone who knows a
+   * user's object id and tenant (object ids can be listed by anyone in the tenant) can compute the
+   * user's partition hash, and so link keys and events to users. At least 16 bytes (a string of
+   * at least 16 characters, or bytes); 32 random bytes recommended, the same on every instance.
+   * It is separate from `encryption`'s key ring on purpose: partition names must not change when
+   * keys rotate. Setting, changing or removing it moves every partition (every user signs in
+   * again). See docs/security.md. @defaultValue none: partition hashes are unkeyed SHA-256
+   */
+  partitionHashKey?: string | Uint8Array;
+}
+
+/** Options of {@link DistributedTokenCache.plugin}. */
+export interface PluginOptions {
+  /**
+   * The client id of the MSAL client that uses the plugin: its account partitions (a homeAccountId,
+   * or the account a redemption writes) are then its own ({@link PartitionKey.forClient}), as
+   * {@link DistributedClientApplication}'s are. Set it whenever apps with different client ids
+   * share a store, and to share partitions with a `DistributedClientApplication` of that client id.
+   * @defaultValue none: account partitions are shared by every client id using the store
+   */
+  clientId?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -135,10 +165,11 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
       cipher: recordCipherFrom(options.encryption, 'options.encryption'),
+      partitionHashKey: partitionHashKeyFrom(options.partitionHashKey),
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)
-      ? new RedisPartitionStore(store.store, storeTimeoutMs)
+      ? new RedisPartitionStore(store.store, storeTimeoutMs, namespaceOf(store))
       : new KeyvPartitionStore(store, lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     this.repository = new PartitionRepository(this.partitionStore, this, policy);
     this.keyPrefix = policy.keyPrefix;
@@ -157,6 +188,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    *
    * @param partitionKey - a `PartitionKey`, or a homeAccountId; omit it only for
    *   `acquireTokenByCode`, where the partition is taken from the account MSAL writes
+   * @param options - `clientId`: keep account partitions apart per app (see {@link PluginOptions})
    * @returns the plugin for `{ cache: { cachePlugin } }`
    * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or malformed key
    * @throws ClosedError after {@link close}
@@ -166,20 +198,43 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    * import { ConfidentialClientApplication } from '@azure/msal-node';
    *
    * // A client per request, bound to the partition of the signed-in account:
-   * const client = new ConfidentialClientApplication({ auth, cache: { cachePlugin: cache.plugin(homeAccountId) } });
+   * const cachePlugin = cache.plugin(homeAccountId, { clientId: auth.clientId });
+   * const client = new ConfidentialClientApplication({ auth, cache: { cachePlugin } });
    * const account = await client.getTokenCache().getAccountByHomeId(homeAccountId);
    * if (account) await client.acquireTokenSilent({ account, scopes: ['User.Read'] });
    * ```
    */
-  plugin(partitionKey?: PartitionKey | string): ICachePlugin {
+  plugin(partitionKey?: PartitionKey | string, options: PluginOptions = {}): ICachePlugin {
     this.assertOpen();
-    return new PartitionCachePlugin(this.repository, partitionKey === undefined ? undefined : PartitionKey.from(partitionKey));
+    requireObject(options, 'options');
+    const clientId = options.clientId === undefined ? undefined : requireNonEmptyString(options.clientId, 'options.clientId', 512);
+    const key = partitionKey === undefined ? undefined : PartitionKey.from(partitionKey);
+    return new PartitionCachePlugin(this.repository, clientId && key ? key.forClient(clientId) : key, false, clientId);
   }
 
-  /** @internal A plugin for one operation of DistributedClientApplication (reads once). */
-  operationPlugin(partitionKey: PartitionKey | undefined): PartitionCachePlugin {
+  /** @internal A plugin for one operation of DistributedClientApplication (reads once), for its client id. */
+  operationPlugin(partitionKey: PartitionKey | undefined, clientId: string): PartitionCachePlugin {
     this.assertOpen();
-    return new PartitionCachePlugin(this.repository, partitionKey, true);
+    return new PartitionCachePlugin(this.repository, partitionKey?.forClient(clientId), true, clientId);
+  }
+
+  /**
+   * The hash that names a partition in this cache's storage keys and events (`partitionHash`):
+   * keyed with `partitionHashKey` when it is set, otherwise {@link PartitionKey.hash}. Use it to
+   * find a user's partition or events when you know the user (support, audits).
+   *
+   * @param partitionKey - a `PartitionKey`, or a homeAccountId
+   * @returns 32 hex characters
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or malformed key
+   *
+   * @example
+   * ```ts
+   * const partitionHash = cache.partitionHash(PartitionKey.forAccount(homeAccountId).forClient(clientId));
+   * cache.on('cache:corrupt', (event) => event.partitionHash === partitionHash && console.warn(`unusable partition ${partitionHash}`));
+   * ```
+   */
+  partitionHash(partitionKey: PartitionKey | string): string {
+    return this.repository.hashOf(PartitionKey.from(partitionKey));
   }
 
   /**
@@ -249,6 +304,31 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       this.safeEmit('store:error', { operation: 'close', code: error.code, outcome: 'ignored', error });
     }
   }
+}
+
+/**
+ * The Keyv namespace that the Redis partition store honours, as Keyv does for other stores: blue
+ * and green deployments of one app on one Redis, each with its own namespace, never share a key.
+ * Keyv's default namespace (`'keyv'`) and none add nothing, so keys stay where they were.
+ */
+function namespaceOf(store: Keyv): string | undefined {
+  const namespace = (store as { namespace?: unknown }).namespace;
+  return typeof namespace === 'string' && namespace !== '' && namespace !== 'keyv' ? namespace : undefined;
+}
+
+const MIN_HASH_KEY_BYTES = 16;
+
+function partitionHashKeyFrom(value: unknown): Buffer | undefined {
+  const name = 'options.partitionHashKey';
+  if (value === undefined) return undefined;
+  const key = typeof value === 'string' ? Buffer.from(value, 'utf8') : value instanceof Uint8Array ? Buffer.from(value) : undefined;
+  if (!key) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a string or a Uint8Array, got ${typeName(value)}`);
+  if (key.length < MIN_HASH_KEY_BYTES)
+    throw new InvalidArgumentError(
+      'ERR_INVALID_ARG_VALUE',
+      `"${name}" must be at least ${MIN_HASH_KEY_BYTES} bytes; use 32 random bytes from your secret store`,
+    );
+  return key;
 }
 
 /** Duck-typed (a second copy of keyv in node_modules would fail `instanceof`); a bare Map is refused. */

@@ -334,7 +334,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   private async silentShared(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
     requireObject(request, 'request');
     const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
-    const partition = PartitionKey.forAccount(homeAccountId);
+    const partition = this.accountPartition(homeAccountId);
     const run = (): Promise<AuthenticationResult> => this.silent(partition, request);
     if (request.claims || request.extraQueryParameters) return run();
     const key = JSON.stringify([partition.value, [...request.scopes].sort(), request.authority ?? '', !!request.forceRefresh]);
@@ -347,7 +347,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     if (!account) {
       throw new InteractionRequiredAuthError(
         'no_account_in_cache',
-        `No account with this homeAccountId is in the token cache (partition ${partition.hash}, a hash); sign the user in again`,
+        '', // msal-common's second argument is the correlation id; the message is the third
+        `No account with this homeAccountId is in the token cache (partition ${this.cache.partitionHash(partition)}, a hash); sign the user in again`,
       );
     }
     const { homeAccountId: _homeAccountId, ...msalRequest } = request as SilentFlowRequest & { homeAccountId?: string };
@@ -464,7 +465,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   private async accountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
-    const partition = PartitionKey.forAccount(homeAccountId);
+    const partition = this.accountPartition(homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     return client.getTokenCache().getAccountByHomeId(homeAccountId);
   }
@@ -488,7 +489,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   private async removeFromCache(account: AccountInfo): Promise<void> {
-    const partition = PartitionKey.forAccount(account.homeAccountId);
+    const partition = this.accountPartition(account.homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     await client.getTokenCache().removeAccount(account);
   }
@@ -533,9 +534,14 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     await Promise.allSettled([...this.operations]);
   }
 
+  /** The partition of an account for this app: apps with other client ids on the store never share it. */
+  private accountPartition(homeAccountId: string): PartitionKey {
+    return PartitionKey.forAccount(homeAccountId).forClient(this.config.auth.clientId);
+  }
+
   /** A fresh MSAL client whose cache is exactly one partition, with discovery already done. */
   private async clientFor(partition: PartitionKey | undefined, requestAuthority: string | undefined) {
-    const plugin = this.cache.operationPlugin(partition);
+    const plugin = this.cache.operationPlugin(partition, this.config.auth.clientId);
     return { client: await this.buildClient(plugin, requestAuthority), plugin };
   }
 
