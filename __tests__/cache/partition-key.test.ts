@@ -62,6 +62,41 @@ describe('PartitionKey', () => {
     });
   });
 
+  describe('forClient (edge 4)', () => {
+    it('keeps an account partition apart per client id, and keeps the homeAccountId', () => {
+      const one = PartitionKey.forAccount(HOME).forClient(CLIENT);
+      const two = PartitionKey.forAccount(HOME).forClient('99999999-2222-3333-4444-555555555555');
+
+      expect(one.kind).toBe('account');
+      expect(one.homeAccountId).toBe(HOME);
+      expect(one.clientId).toBe(CLIENT);
+      expect(one.value).toBe(`account@${CLIENT}:${HOME}`);
+      expect(new Set([one.hash, two.hash, PartitionKey.forAccount(HOME).hash]).size).toBe(3);
+    });
+
+    it('ignores the case of the client id, is idempotent, and refuses another client id once set', () => {
+      const key = PartitionKey.forAccount(HOME).forClient(CLIENT);
+
+      expect(key.forClient(CLIENT.toUpperCase())).toBe(key);
+      expect(PartitionKey.forAccount(HOME).forClient(CLIENT.toUpperCase()).hash).toBe(key.hash);
+      expect(thrownBy(() => key.forClient('another-client')).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(thrownBy(() => key.forClient('')).code).toBe('ERR_INVALID_ARG_VALUE');
+    });
+
+    it('never gives the key of an unscoped account, whatever the homeAccountId', () => {
+      // An unscoped key is 'account:<id>'; a scoped one 'account@<encoded client id>:<id>'.
+      expect(PartitionKey.forAccount(`@${CLIENT}:${HOME}`).value).not.toBe(PartitionKey.forAccount(HOME).forClient(CLIENT).value);
+    });
+
+    it('returns app and on-behalf-of keys unchanged: they carry their client id already', () => {
+      const app = PartitionKey.forApp(CLIENT, 'tenant');
+      const obo = PartitionKey.forOnBehalfOf(CLIENT, ASSERTION);
+
+      expect(app.forClient(CLIENT)).toBe(app);
+      expect(obo.forClient(CLIENT)).toBe(obo);
+    });
+  });
+
   describe('hash', () => {
     it('is 32 lower-case hex characters, the same for equal keys', () => {
       const hash = PartitionKey.forAccount(HOME).hash;
