@@ -1,5 +1,6 @@
 // Partition keys: one per account, per app and tenant, per on-behalf-of assertion (hashed).
 import { createHash, randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache } from '../../src';
@@ -313,6 +314,19 @@ describe('keyed partition hashes (edge 3)', () => {
     const { errorMessage } = one.unknown as Error & { errorMessage: string }; // MSAL's InteractionRequiredAuthError
     expect(errorMessage).toContain(`partition ${one.cache.partitionHash(unknownPartition)}, a hash`);
     expect(errorMessage).not.toContain(unknownPartition.hash);
+  });
+
+  it('never shows the partitionHashKey when the cache is inspected (util.inspect, hidden fields too)', async () => {
+    const secret = `hash-key-${randomUUID()}`;
+    const cache = new DistributedTokenCache({ partitionHashKey: Buffer.from(secret) });
+    try {
+      const shown = inspect(cache, { depth: Infinity, showHidden: true });
+      expect(shown).not.toContain(secret);
+      // A Buffer is shown as its bytes: `<Buffer 68 61 73 68 ...>`.
+      expect(shown).not.toContain(Buffer.from(secret).toString('hex').match(/../g)!.slice(0, 8).join(' '));
+    } finally {
+      await cache.close();
+    }
   });
 
   it('refuses a partitionHashKey shorter than 16 bytes, or of another type', () => {

@@ -3,6 +3,7 @@
  * or on-behalf-of assertion), shared by every instance of the app. Owns the store adapter, the
  * failure policy, encryption at rest and the events; MSAL clients reach it through `plugin()`.
  */
+import { createHmac } from 'node:crypto';
 import Keyv from 'keyv';
 import type { ICachePlugin } from '@azure/msal-node';
 import { recordCipherFrom } from '../crypto/record-cipher';
@@ -165,7 +166,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
       cipher: recordCipherFrom(options.encryption, 'options.encryption'),
-      partitionHashKey: partitionHashKeyFrom(options.partitionHashKey),
+      keyedHash: keyedHashFrom(options.partitionHashKey),
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)
@@ -318,7 +319,8 @@ function namespaceOf(store: Keyv): string | undefined {
 
 const MIN_HASH_KEY_BYTES = 16;
 
-function partitionHashKeyFrom(value: unknown): Buffer | undefined {
+/** HMAC-SHA-256 under the validated `partitionHashKey` (kept in the closure only), first 128 bits, hex. */
+function keyedHashFrom(value: unknown): ((text: string) => string) | undefined {
   const name = 'options.partitionHashKey';
   if (value === undefined) return undefined;
   const key = typeof value === 'string' ? Buffer.from(value, 'utf8') : value instanceof Uint8Array ? Buffer.from(value) : undefined;
@@ -328,7 +330,7 @@ function partitionHashKeyFrom(value: unknown): Buffer | undefined {
       'ERR_INVALID_ARG_VALUE',
       `"${name}" must be at least ${MIN_HASH_KEY_BYTES} bytes; use 32 random bytes from your secret store`,
     );
-  return key;
+  return (text) => createHmac('sha256', key).update(text, 'utf8').digest('hex').slice(0, 32);
 }
 
 /** Duck-typed (a second copy of keyv in node_modules would fail `instanceof`); a bare Map is refused. */

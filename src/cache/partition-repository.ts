@@ -4,7 +4,7 @@
  * 3-way merges so that concurrent writers all survive. Applies the store-failure policy, and the
  * encryption at rest of partition contents when a cipher is set.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { RecordCipher } from '../crypto/record-cipher';
 import { MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
 import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events';
@@ -28,8 +28,11 @@ export interface RepositoryPolicy {
   writeFailure: 'throw' | 'ignore';
   /** Encrypts `record.cache`, bound to the storage key; without it the cache is stored as JSON text. */
   cipher?: RecordCipher | undefined;
-  /** Keys the hashes naming partitions (HMAC-SHA-256); without it they are unkeyed SHA-256. */
-  partitionHashKey?: Buffer | undefined;
+  /**
+   * The keyed hash (HMAC-SHA-256 under `partitionHashKey`, held in its closure so that inspecting
+   * the cache never shows the key) of a partition key's value; without it hashes are unkeyed SHA-256.
+   */
+  keyedHash?: ((value: string) => string) | undefined;
 }
 
 /** Compare-and-set rounds before a write gives up; each lost round means another write landed. */
@@ -50,11 +53,11 @@ export class PartitionRepository {
    * that it cannot be computed from a user's (listable) object id; otherwise the key's own SHA-256.
    */
   hashOf(partition: PartitionKey): string {
-    const key = this.policy.partitionHashKey;
-    if (!key) return partition.hash;
+    const keyedHash = this.policy.keyedHash;
+    if (!keyedHash) return partition.hash;
     let hash = this.keyedHashes.get(partition);
     if (hash === undefined) {
-      hash = createHmac('sha256', key).update(partition.value, 'utf8').digest('hex').slice(0, 32);
+      hash = keyedHash(partition.value);
       this.keyedHashes.set(partition, hash);
     }
     return hash;
