@@ -34,6 +34,7 @@ export type ErrorCode =
  *     case 'ERR_CODE_EXPIRED':
  *     case 'ERR_REDEMPTION_OUTCOME_UNKNOWN':
  *     case 'ERR_REDEMPTION_FAILED':
+ *     case 'ERR_REDEMPTION_RECORD_CORRUPT':
  *       break; // restart the sign-in from /authorize
  *     case 'ERR_LOCK_TIMEOUT':
  *     case 'ERR_STORE_UNAVAILABLE':

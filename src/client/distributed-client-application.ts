@@ -229,6 +229,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * @throws RedemptionOutcomeUnknownError (`ERR_REDEMPTION_OUTCOME_UNKNOWN`) when the token request
    *   got no answer, or its redeemer died: the code is not sent again
    * @throws RedemptionFailedError (`ERR_REDEMPTION_FAILED`) for a duplicate of a failed redemption
+   * @throws RedemptionRecordCorruptError (`ERR_REDEMPTION_RECORD_CORRUPT`) for a duplicate whose
+   *   redemption record fails its integrity check (edited, or written with another `codeHashKey`)
    * @throws LockTimeoutError (`ERR_LOCK_TIMEOUT`) when the redemption in progress took longer than
    *   `redeem.waitTimeoutMs`
    * @throws StoreUnavailableError (`ERR_STORE_UNAVAILABLE`) when the lock store or token store does
