@@ -19,13 +19,14 @@ export class PartitionCachePlugin implements ICachePlugin {
    * @param partition - the partition, or `undefined` to take it from the account MSAL writes
    * @param reuseSnapshot - serve repeated reads from the last snapshot (one operation's client);
    *   compare-and-set still catches anything that changed in between
-   * @param clientId - keeps a deferred (redemption) account partition apart per app
+   * @param scope - names a deferred (redemption) account partition as the cache does (per client
+   *   id, keyed hash), as it named `partition`
    */
   constructor(
     private readonly repository: PartitionRepository,
     private partition: PartitionKey | undefined,
     private readonly reuseSnapshot = false,
-    private readonly clientId?: string,
+    private readonly scope: (partition: PartitionKey) => PartitionKey = (partition) => partition,
   ) {}
 
   /** The partition this plugin is bound to (after a deferred one was resolved). */
@@ -57,19 +58,18 @@ export class PartitionCachePlugin implements ICachePlugin {
     if (!context.cacheHasChanged) return;
     const mine = parseCacheDocument(context.tokenCache.serialize());
     if (!mine) throw new PartitionMismatchError('MSAL produced a cache this library cannot read; nothing was written');
-    const partition = this.partition ?? partitionOfRedemption(accountIdsIn(mine), this.clientId);
+    const partition = this.partition ?? this.scope(partitionOfRedemption(accountIdsIn(mine)));
     this.snapshot = await this.repository.write(partition, this.snapshot, mine);
     this.partition = partition;
   }
 }
 
-function partitionOfRedemption(accountIds: string[], clientId: string | undefined): PartitionKey {
+function partitionOfRedemption(accountIds: string[]): PartitionKey {
   const distinct = [...new Set(accountIds)];
   if (distinct.length !== 1) {
     throw new PartitionMismatchError(
       `cannot tell which account partition to write: MSAL wrote ${distinct.length} accounts; nothing was written`,
     );
   }
-  const partition = PartitionKey.forAccount(distinct[0]!);
-  return clientId === undefined ? partition : partition.forClient(clientId);
+  return PartitionKey.forAccount(distinct[0]!);
 }

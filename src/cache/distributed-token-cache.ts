@@ -141,6 +141,8 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   private readonly partitionStore: PartitionStore;
   private readonly keyPrefix: string;
   private readonly cipher: RecordCipher | undefined;
+  /** HMAC under `partitionHashKey` (in its closure only, so that inspecting the cache never shows the key). */
+  private readonly keyedHash: ((value: string) => string) | undefined;
   private closed = false;
 
   /**
@@ -166,7 +168,6 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       readFailure: requireOneOf(options.readFailure, 'options.readFailure', ['throw', 'miss'], 'throw'),
       writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
       cipher: recordCipherFrom(options.encryption, 'options.encryption'),
-      keyedHash: keyedHashFrom(options.partitionHashKey),
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)
@@ -175,6 +176,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     this.repository = new PartitionRepository(this.partitionStore, this, policy);
     this.keyPrefix = policy.keyPrefix;
     this.cipher = policy.cipher;
+    this.keyedHash = keyedHashFrom(options.partitionHashKey);
   }
 
   /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
@@ -209,14 +211,30 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     this.assertOpen();
     requireObject(options, 'options');
     const clientId = options.clientId === undefined ? undefined : requireNonEmptyString(options.clientId, 'options.clientId', 512);
-    const key = partitionKey === undefined ? undefined : PartitionKey.from(partitionKey);
-    return new PartitionCachePlugin(this.repository, clientId && key ? key.forClient(clientId) : key, false, clientId);
+    const scope = (key: PartitionKey): PartitionKey => this.named(key, clientId);
+    return new PartitionCachePlugin(
+      this.repository,
+      partitionKey === undefined ? undefined : scope(PartitionKey.from(partitionKey)),
+      false,
+      scope,
+    );
   }
 
   /** @internal A plugin for one operation of DistributedClientApplication (reads once), for its client id. */
   operationPlugin(partitionKey: PartitionKey | undefined, clientId: string): PartitionCachePlugin {
     this.assertOpen();
-    return new PartitionCachePlugin(this.repository, partitionKey?.forClient(clientId), true, clientId);
+    const scope = (key: PartitionKey): PartitionKey => this.named(key, clientId);
+    return new PartitionCachePlugin(this.repository, partitionKey === undefined ? undefined : scope(partitionKey), true, scope);
+  }
+
+  /**
+   * A partition as this cache stores it: an account's kept apart for `clientId` when given, and
+   * named by the keyed hash when `partitionHashKey` is set (so that every key, record, event and
+   * error below carries that hash, never the unkeyed one).
+   */
+  private named(partition: PartitionKey, clientId: string | undefined): PartitionKey {
+    const key = clientId === undefined ? partition : partition.forClient(clientId);
+    return this.keyedHash ? key.withHash(this.keyedHash(key.value)) : key;
   }
 
   /**
@@ -235,7 +253,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    * ```
    */
   partitionHash(partitionKey: PartitionKey | string): string {
-    return this.repository.hashOf(PartitionKey.from(partitionKey));
+    return this.named(PartitionKey.from(partitionKey), undefined).hash;
   }
 
   /**

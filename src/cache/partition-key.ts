@@ -81,6 +81,16 @@ export class PartitionKey {
   }
 
   /**
+   * @internal The same partition, named in storage and events by `hash` instead of the unkeyed
+   * SHA-256: a cache with `partitionHashKey` passes its keyed hash.
+   */
+  withHash(hash: string): PartitionKey {
+    const key = new PartitionKey(this.kind, this.homeAccountId, this.value, this.clientId);
+    key.cachedHash = hash;
+    return key;
+  }
+
+  /**
    * The partition of an app's own tokens (client credentials) in one tenant.
    *
    * @param clientId - the app's client id

@@ -28,11 +28,6 @@ export interface RepositoryPolicy {
   writeFailure: 'throw' | 'ignore';
   /** Encrypts `record.cache`, bound to the storage key; without it the cache is stored as JSON text. */
   cipher?: RecordCipher | undefined;
-  /**
-   * The keyed hash (HMAC-SHA-256 under `partitionHashKey`, held in its closure so that inspecting
-   * the cache never shows the key) of a partition key's value; without it hashes are unkeyed SHA-256.
-   */
-  keyedHash?: ((value: string) => string) | undefined;
 }
 
 /** Compare-and-set rounds before a write gives up; each lost round means another write landed. */
@@ -45,27 +40,9 @@ export class PartitionRepository {
     private readonly policy: RepositoryPolicy,
   ) {}
 
-  /** Keyed hashes already computed, per key object (a key is immutable). */
-  private readonly keyedHashes = new WeakMap<PartitionKey, string>();
-
-  /**
-   * The hash naming a partition in storage, events and errors: keyed with `partitionHashKey`, so
-   * that it cannot be computed from a user's (listable) object id; otherwise the key's own SHA-256.
-   */
-  hashOf(partition: PartitionKey): string {
-    const keyedHash = this.policy.keyedHash;
-    if (!keyedHash) return partition.hash;
-    let hash = this.keyedHashes.get(partition);
-    if (hash === undefined) {
-      hash = keyedHash(partition.value);
-      this.keyedHashes.set(partition, hash);
-    }
-    return hash;
-  }
-
   storageKey(partition: PartitionKey): string {
     // The hash tag keeps each partition's keys in one Redis Cluster slot.
-    return `${this.policy.keyPrefix}cache:{${this.hashOf(partition)}}`;
+    return `${this.policy.keyPrefix}cache:{${partition.hash}}`;
   }
 
   /** Reads a partition; a missing or unusable one is an empty snapshot. */
@@ -79,7 +56,7 @@ export class PartitionRepository {
       return { version: '', document: emptyDocument() };
     }
     const snapshot = this.decode(partition, result);
-    this.events.safeEmit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: this.hashOf(partition) });
+    this.events.safeEmit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: partition.hash });
     return snapshot;
   }
 
@@ -90,7 +67,7 @@ export class PartitionRepository {
    * @throws PartitionMismatchError when `mine` holds another account's data (nothing is written)
    */
   async write(partition: PartitionKey, base: Snapshot | undefined, mine: CacheDocument): Promise<Snapshot> {
-    assertBelongs(partition, this.hashOf(partition), mine);
+    assertBelongs(partition, mine);
     try {
       return await this.compareAndSetLoop(partition, base ?? { version: '', document: emptyDocument() }, mine);
     } catch (error) {
@@ -110,7 +87,7 @@ export class PartitionRepository {
   ): MsalDistributedCacheError | undefined {
     const failure = asStoreError(error);
     const outcome = !failOpen ? 'thrown' : operation === 'read' ? 'treated-as-miss' : 'ignored';
-    this.events.safeEmit('store:error', { operation, partitionHash: this.hashOf(partition), code: failure.code, outcome, error: failure });
+    this.events.safeEmit('store:error', { operation, partitionHash: partition.hash, code: failure.code, outcome, error: failure });
     return failOpen ? undefined : failure;
   }
 
@@ -123,21 +100,21 @@ export class PartitionRepository {
       const deleting = isEmptyDocument(next);
       const version = deleting ? '' : newVersion();
       const storageKey = this.storageKey(partition);
-      const record = deleting ? null : { version, partition: this.hashOf(partition), cache: this.seal(JSON.stringify(next), storageKey) };
+      const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
       const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
       if (result.ok) {
-        this.events.safeEmit('cache:write', { partitionHash: this.hashOf(partition), attempts: attempt, deleted: deleting });
+        this.events.safeEmit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
         return { version, document: next };
       }
-      this.events.safeEmit('cache:conflict', { partitionHash: this.hashOf(partition) });
+      this.events.safeEmit('cache:conflict', { partitionHash: partition.hash });
       const theirs = this.decode(partition, result.current);
       next = mergeCacheDocuments(baseDocument, next, theirs.document, accountPartition);
-      this.events.safeEmit('cache:merge', { partitionHash: this.hashOf(partition) });
+      this.events.safeEmit('cache:merge', { partitionHash: partition.hash });
       baseDocument = theirs.document;
       expected = theirs.version;
     }
     throw new StoreUnavailableError(
-      `partition ${this.hashOf(partition)} (hash) changed under ${MAX_WRITE_ATTEMPTS} consecutive writes; retry the operation`,
+      `partition ${partition.hash} (hash) changed under ${MAX_WRITE_ATTEMPTS} consecutive writes; retry the operation`,
     );
   }
 
@@ -145,12 +122,12 @@ export class PartitionRepository {
   private decode(partition: PartitionKey, result: ReadResult): Snapshot {
     const version = versionOf(result);
     const corrupt = (reason: CacheCorruptEvent['reason']): Snapshot => {
-      this.events.safeEmit('cache:corrupt', { partitionHash: this.hashOf(partition), reason });
+      this.events.safeEmit('cache:corrupt', { partitionHash: partition.hash, reason });
       return { version, document: emptyDocument() };
     };
     if (result.kind === 'absent') return { version: '', document: emptyDocument() };
     if (result.kind === 'corrupt') return corrupt(result.reason);
-    if (result.record.partition !== this.hashOf(partition)) return corrupt('foreign-partition');
+    if (result.record.partition !== partition.hash) return corrupt('foreign-partition');
     const text = this.open(result.record.cache, this.storageKey(partition));
     // With encryption on, plain text (or another key's or partition's envelope) is never accepted.
     if (text === undefined) return corrupt('undecryptable');
@@ -187,10 +164,10 @@ function belongs(partition: PartitionKey, document: CacheDocument): boolean {
   }
 }
 
-function assertBelongs(partition: PartitionKey, partitionHash: string, document: CacheDocument): void {
+function assertBelongs(partition: PartitionKey, document: CacheDocument): void {
   if (!belongs(partition, document)) {
     throw new PartitionMismatchError(
-      `refusing to write partition ${partitionHash} (hash): it would hold another account's tokens; nothing was written. Each operation must use the partition of its own account`,
+      `refusing to write partition ${partition.hash} (hash): it would hold another account's tokens; nothing was written. Each operation must use the partition of its own account`,
     );
   }
 }
