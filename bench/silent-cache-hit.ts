@@ -85,7 +85,7 @@ export async function silentCacheHit(context: BenchContext): Promise<BenchmarkRe
   };
 
   // (c) the floor: a raw GET of a blob as large as our partition (all the fields HMGET moves).
-  const partitionKey = `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).hash}}`;
+  const partitionKey = `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).forClient(config.auth.clientId).hash}}`;
   const fields = await redis.hGetAll(partitionKey);
   const partitionBytes = Object.values(fields).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
   if (partitionBytes === 0) throw new Error(`our partition was not found at ${partitionKey}`);

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_CODE_EXPIRED'
   | 'ERR_REDEMPTION_OUTCOME_UNKNOWN'
   | 'ERR_REDEMPTION_FAILED'
+  | 'ERR_REDEMPTION_RECORD_CORRUPT'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_PARTITION_MISMATCH'
@@ -33,6 +34,7 @@ export type ErrorCode =
  *     case 'ERR_CODE_EXPIRED':
  *     case 'ERR_REDEMPTION_OUTCOME_UNKNOWN':
  *     case 'ERR_REDEMPTION_FAILED':
+ *     case 'ERR_REDEMPTION_RECORD_CORRUPT':
  *       break; // restart the sign-in from /authorize
  *     case 'ERR_LOCK_TIMEOUT':
  *     case 'ERR_STORE_UNAVAILABLE':
@@ -91,6 +93,17 @@ export class RedemptionOutcomeUnknownError extends MsalDistributedCacheError {
 export class RedemptionFailedError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_REDEMPTION_FAILED';
   readonly code = 'ERR_REDEMPTION_FAILED';
+}
+
+/**
+ * The stored outcome of a code's redemption failed its integrity check: edited or copied by
+ * someone who can write to the lock store or token store, or written by an instance with another
+ * `codeHashKey`. No tokens are returned for it. Restart the sign-in from /authorize, and check who
+ * can write to the stores (see docs/security.md).
+ */
+export class RedemptionRecordCorruptError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_REDEMPTION_RECORD_CORRUPT';
+  readonly code = 'ERR_REDEMPTION_RECORD_CORRUPT';
 }
 
 /** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */

@@ -25,7 +25,7 @@
 export * from './errors';
 export type * from './events';
 export { DistributedTokenCache } from './cache/distributed-token-cache';
-export type { DistributedTokenCacheOptions, PartitionTtls } from './cache/distributed-token-cache';
+export type { DistributedTokenCacheOptions, PartitionTtls, PluginOptions } from './cache/distributed-token-cache';
 export { KeyRing } from './crypto/key-ring';
 export type { KeyRingKey, KeyRingOptions } from './crypto/key-ring';
 export { envelopeKeyId } from './crypto/envelope';

@@ -47,7 +47,8 @@ describe.each([
     return { app: new DistributedClientApplication(entra.msalConfig(), { cache }), cache };
   }
 
-  const storageKeyOf = (homeAccountId: string): string => `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).hash}}`;
+  const storageKeyOf = (homeAccountId: string): string =>
+    `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId).hash}}`;
 
   const newUser = (): FakeUser => addRandomUser(entra, 'Contract User');
 
@@ -74,7 +75,7 @@ describe.each([
     expect(await app.getAccountByHomeId(homeAccountId)).toBeNull();
     await signIn(app, user);
     await app.acquireTokenSilent({ homeAccountId, scopes });
-    const partitionHash = PartitionKey.forAccount(homeAccountId).hash;
+    const partitionHash = PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId).hash;
     expect(events.map(([name]) => name)).toEqual(['cache:miss', 'cache:write', 'cache:hit']);
     expect(events.every(([, event]) => (event as { partitionHash: string }).partitionHash === partitionHash)).toBe(true);
     expect(JSON.stringify(events)).not.toContain(homeAccountId);
@@ -103,7 +104,7 @@ describe.each([
     // The removal's MSAL client reads the partition now (one snapshot per operation, as removeAccount does) ...
     const msal = new ConfidentialClientApplication({
       ...entra.msalConfig(),
-      cache: { cachePlugin: remover.cache.operationPlugin(PartitionKey.forAccount(homeAccountId)) },
+      cache: { cachePlugin: remover.cache.operationPlugin(PartitionKey.forAccount(homeAccountId), entra.msalConfig().auth.clientId) },
     });
     const account = await msal.getTokenCache().getAccountByHomeId(homeAccountId);
     // ... then the user signs in again on another instance, and only then does the removal write.
@@ -159,7 +160,7 @@ describe.each([
     const after = Date.now();
     const tenantId = new URL(config.auth.authority).pathname.split('/')[1]!;
     const partitions = {
-      account: PartitionKey.forAccount(signedIn.account!.homeAccountId),
+      account: PartitionKey.forAccount(signedIn.account!.homeAccountId).forClient(config.auth.clientId),
       app: PartitionKey.forApp(config.auth.clientId, tenantId),
       obo: PartitionKey.forOnBehalfOf(config.auth.clientId, signedIn.accessToken),
     };

@@ -133,7 +133,7 @@ describe('Redis paused (SIGSTOP)', () => {
     const { app, cache, storeErrors } = createApp();
     const { code, result } = await signIn(app);
     const homeAccountId = result.account!.homeAccountId;
-    const partition = PartitionKey.forAccount(homeAccountId);
+    const partition = PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId);
     const stored = await cache.repository.read(partition);
     const refreshTokens = Object.values(stored.document.RefreshToken).map((entity) => String(entity.secret));
     expect(refreshTokens).toHaveLength(1);
@@ -173,7 +173,7 @@ describe('Redis paused (SIGSTOP)', () => {
         operation: 'read',
         outcome: 'treated-as-miss',
         code: 'ERR_STORE_UNAVAILABLE',
-        partitionHash: PartitionKey.forAccount(homeAccountId).hash,
+        partitionHash: PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId).hash,
         error: expect.any(StoreUnavailableError),
       }),
     ]);
@@ -227,7 +227,7 @@ describe('Redis paused (SIGSTOP)', () => {
         operation: 'write',
         outcome: 'ignored',
         code: 'ERR_STORE_UNAVAILABLE',
-        partitionHash: PartitionKey.forAccount(result.account!.homeAccountId).hash,
+        partitionHash: PartitionKey.forAccount(result.account!.homeAccountId).forClient(entra.msalConfig().auth.clientId).hash,
       }),
     ]);
   });

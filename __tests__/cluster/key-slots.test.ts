@@ -66,7 +66,9 @@ describe('keys on a Redis Cluster', () => {
     }
 
     const expected = [
-      ...signIns.map(({ user }) => `cache:{${PartitionKey.forAccount(entra.homeAccountIdOf(user)).hash}}`),
+      ...signIns.map(
+        ({ user }) => `cache:{${PartitionKey.forAccount(entra.homeAccountIdOf(user)).forClient(entra.msalConfig().auth.clientId).hash}}`,
+      ),
       ...[...codeHashes].flatMap((codeHash) => [
         `claim:{${codeHash}}:attempt`,
         `claim:{${codeHash}}:fence`,

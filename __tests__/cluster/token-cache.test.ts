@@ -44,7 +44,8 @@ describe('token cache on a Redis Cluster', () => {
     return created;
   }
 
-  const storageKeyOf = (homeAccountId: string): string => `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).hash}}`;
+  const storageKeyOf = (homeAccountId: string): string =>
+    `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId).hash}}`;
 
   async function signIn(instance: ClusterAppInstance, user: FakeUser) {
     return instance.app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes });

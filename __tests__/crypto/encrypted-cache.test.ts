@@ -57,7 +57,7 @@ describe('encryption at rest (Redis, real MSAL)', () => {
   }
 
   function storageKey(keyPrefix: string, homeAccountId: string): string {
-    return `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).hash}}`;
+    return `${keyPrefix}cache:{${PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId).hash}}`;
   }
 
   async function storedCache(key: string): Promise<string> {
@@ -98,7 +98,10 @@ describe('encryption at rest (Redis, real MSAL)', () => {
     const mirror = (await raw.get(mirrorKeys[0]!))!;
     expect(mirror.startsWith('mdc1.key-a.')).toBe(true);
     expect(mirror).not.toContain(signedIn.homeAccountId);
-    const outcome = JSON.parse((await cache.readRecord(mirrorKeys[0]!.slice(keyPrefix.length)))!) as Record<string, unknown>;
+    // Inside the envelope: the MACed record (edge 1), `mac1.<MAC>.<outcome JSON>`.
+    const record = (await cache.readRecord(mirrorKeys[0]!.slice(keyPrefix.length)))!;
+    expect(record).toMatch(/^mac1\.[\w-]{43}\./);
+    const outcome = JSON.parse(record.slice('mac1.'.length + 44)) as Record<string, unknown>;
     expect(outcome).toMatchObject({ state: 'redeemed', homeAccountId: signedIn.homeAccountId });
 
     // Another instance with the same key ring reads the partition: a cache hit, no token request.

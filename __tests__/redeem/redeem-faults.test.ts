@@ -38,6 +38,7 @@ const CACHE_EVENTS: Record<keyof TokenCacheEvents, true> = {
 const REDEEM_EVENTS: Record<keyof RedeemEvents, true> = {
   'redeem:redeemed': true,
   'redeem:unlocked': true,
+  'redeem:corrupt': true,
   'redeem:joined': true,
   'redeem:waited': true,
   'redeem:answered-from-cache': true,

@@ -19,11 +19,14 @@ export class PartitionCachePlugin implements ICachePlugin {
    * @param partition - the partition, or `undefined` to take it from the account MSAL writes
    * @param reuseSnapshot - serve repeated reads from the last snapshot (one operation's client);
    *   compare-and-set still catches anything that changed in between
+   * @param scope - names a deferred (redemption) account partition as the cache does (per client
+   *   id, keyed hash), as it named `partition`
    */
   constructor(
     private readonly repository: PartitionRepository,
     private partition: PartitionKey | undefined,
     private readonly reuseSnapshot = false,
+    private readonly scope: (partition: PartitionKey) => PartitionKey = (partition) => partition,
   ) {}
 
   /** The partition this plugin is bound to (after a deferred one was resolved). */
@@ -55,7 +58,7 @@ export class PartitionCachePlugin implements ICachePlugin {
     if (!context.cacheHasChanged) return;
     const mine = parseCacheDocument(context.tokenCache.serialize());
     if (!mine) throw new PartitionMismatchError('MSAL produced a cache this library cannot read; nothing was written');
-    const partition = this.partition ?? partitionOfRedemption(accountIdsIn(mine));
+    const partition = this.partition ?? this.scope(partitionOfRedemption(accountIdsIn(mine)));
     this.snapshot = await this.repository.write(partition, this.snapshot, mine);
     this.partition = partition;
   }

@@ -3,6 +3,7 @@
  * or on-behalf-of assertion), shared by every instance of the app. Owns the store adapter, the
  * failure policy, encryption at rest and the events; MSAL clients reach it through `plugin()`.
  */
+import { createHmac } from 'node:crypto';
 import Keyv from 'keyv';
 import type { ICachePlugin } from '@azure/msal-node';
 import { recordCipherFrom } from '../crypto/record-cipher';
@@ -10,7 +11,14 @@ import type { EncryptionOptions, RecordCipher } from '../crypto/record-cipher';
 import { ClosedError, InvalidArgumentError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import { SafeEmitter } from '../events';
 import type { TokenCacheEvents } from '../events';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf, requirePositiveInteger } from '../internal/validate';
+import {
+  optionalPositiveInteger,
+  requireNonEmptyString,
+  requireObject,
+  requireOneOf,
+  requirePositiveInteger,
+  typeName,
+} from '../internal/validate';
 import { MemoryLockStore } from '../lock/memory-lock-store';
 import type { LockStore } from '../lock/lock-store';
 import { PartitionCachePlugin } from './cache-plugin';
@@ -88,6 +96,29 @@ export interface DistributedTokenCacheOptions {
    * `'undecryptable'`. See docs/security.md. @defaultValue none: stored as JSON text
    */
   encryption?: EncryptionOptions;
+  /**
+   * A secret that keys the hashes naming partitions in storage keys, records and events
+   * (`partitionHash`): HMAC-SHA-256 instead of plain SHA-256. Without it, anyone who knows a
+   * user's object id and tenant (object ids can be listed by anyone in the tenant) can compute the
+   * user's partition hash, and so link keys and events to users. At least 16 bytes (a string of
+   * at least 16 characters, or bytes); 32 random bytes recommended, the same on every instance.
+   * It is separate from `encryption`'s key ring on purpose: partition names must not change when
+   * keys rotate. Setting, changing or removing it moves every partition (every user signs in
+   * again). See docs/security.md. @defaultValue none: partition hashes are unkeyed SHA-256
+   */
+  partitionHashKey?: string | Uint8Array;
+}
+
+/** Options of {@link DistributedTokenCache.plugin}. */
+export interface PluginOptions {
+  /**
+   * The client id of the MSAL client that uses the plugin: its account partitions (a homeAccountId,
+   * or the account a redemption writes) are then its own ({@link PartitionKey.forClient}), as
+   * {@link DistributedClientApplication}'s are. Set it whenever apps with different client ids
+   * share a store, and to share partitions with a `DistributedClientApplication` of that client id.
+   * @defaultValue none: account partitions are shared by every client id using the store
+   */
+  clientId?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -120,6 +151,8 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
   private readonly partitionStore: PartitionStore;
   private readonly keyPrefix: string;
   private readonly cipher: RecordCipher | undefined;
+  /** HMAC under `partitionHashKey` (in its closure only, so that inspecting the cache never shows the key). */
+  private readonly keyedHash: ((value: string) => string) | undefined;
   private closed = false;
 
   /**
@@ -149,11 +182,12 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
     };
     this.lockStore = lockStore;
     this.partitionStore = isKeyvRedis(store.store)
-      ? new RedisPartitionStore(store.store, storeTimeoutMs)
+      ? new RedisPartitionStore(store.store, storeTimeoutMs, namespaceOf(store))
       : new KeyvPartitionStore(store, lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     this.repository = new PartitionRepository(this.partitionStore, this, policy);
     this.keyPrefix = policy.keyPrefix;
     this.cipher = policy.cipher;
+    this.keyedHash = keyedHashFrom(options.partitionHashKey);
   }
 
   /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
@@ -168,6 +202,7 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    *
    * @param partitionKey - a `PartitionKey`, or a homeAccountId; omit it only for
    *   `acquireTokenByCode`, where the partition is taken from the account MSAL writes
+   * @param options - `clientId`: keep account partitions apart per app (see {@link PluginOptions})
    * @returns the plugin for `{ cache: { cachePlugin } }`
    * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or malformed key
    * @throws ClosedError after {@link close}
@@ -177,20 +212,59 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
    * import { ConfidentialClientApplication } from '@azure/msal-node';
    *
    * // A client per request, bound to the partition of the signed-in account:
-   * const client = new ConfidentialClientApplication({ auth, cache: { cachePlugin: cache.plugin(homeAccountId) } });
+   * const cachePlugin = cache.plugin(homeAccountId, { clientId: auth.clientId });
+   * const client = new ConfidentialClientApplication({ auth, cache: { cachePlugin } });
    * const account = await client.getTokenCache().getAccountByHomeId(homeAccountId);
    * if (account) await client.acquireTokenSilent({ account, scopes: ['User.Read'] });
    * ```
    */
-  plugin(partitionKey?: PartitionKey | string): ICachePlugin {
+  plugin(partitionKey?: PartitionKey | string, options: PluginOptions = {}): ICachePlugin {
     this.assertOpen();
-    return new PartitionCachePlugin(this.repository, partitionKey === undefined ? undefined : PartitionKey.from(partitionKey));
+    requireObject(options, 'options');
+    const clientId = options.clientId === undefined ? undefined : requireNonEmptyString(options.clientId, 'options.clientId', 512);
+    const scope = (key: PartitionKey): PartitionKey => this.named(key, clientId);
+    return new PartitionCachePlugin(
+      this.repository,
+      partitionKey === undefined ? undefined : scope(PartitionKey.from(partitionKey)),
+      false,
+      scope,
+    );
   }
 
-  /** @internal A plugin for one operation of DistributedClientApplication (reads once). */
-  operationPlugin(partitionKey: PartitionKey | undefined): PartitionCachePlugin {
+  /** @internal A plugin for one operation of DistributedClientApplication (reads once), for its client id. */
+  operationPlugin(partitionKey: PartitionKey | undefined, clientId: string): PartitionCachePlugin {
     this.assertOpen();
-    return new PartitionCachePlugin(this.repository, partitionKey, true);
+    const scope = (key: PartitionKey): PartitionKey => this.named(key, clientId);
+    return new PartitionCachePlugin(this.repository, partitionKey === undefined ? undefined : scope(partitionKey), true, scope);
+  }
+
+  /**
+   * A partition as this cache stores it: an account's kept apart for `clientId` when given, and
+   * named by the keyed hash when `partitionHashKey` is set (so that every key, record, event and
+   * error below carries that hash, never the unkeyed one).
+   */
+  private named(partition: PartitionKey, clientId: string | undefined): PartitionKey {
+    const key = clientId === undefined ? partition : partition.forClient(clientId);
+    return this.keyedHash ? key.withHash(this.keyedHash(key.value)) : key;
+  }
+
+  /**
+   * The hash that names a partition in this cache's storage keys and events (`partitionHash`):
+   * keyed with `partitionHashKey` when it is set, otherwise {@link PartitionKey.hash}. Use it to
+   * find a user's partition or events when you know the user (support, audits).
+   *
+   * @param partitionKey - a `PartitionKey`, or a homeAccountId
+   * @returns 32 hex characters
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty or malformed key
+   *
+   * @example
+   * ```ts
+   * const partitionHash = cache.partitionHash(PartitionKey.forAccount(homeAccountId).forClient(clientId));
+   * cache.on('cache:corrupt', (event) => event.partitionHash === partitionHash && console.warn(`unusable partition ${partitionHash}`));
+   * ```
+   */
+  partitionHash(partitionKey: PartitionKey | string): string {
+    return this.named(PartitionKey.from(partitionKey), undefined).hash;
   }
 
   /**
@@ -260,6 +334,32 @@ export class DistributedTokenCache extends SafeEmitter<TokenCacheEvents> {
       this.safeEmit('store:error', { operation: 'close', code: error.code, outcome: 'ignored', error });
     }
   }
+}
+
+/**
+ * The Keyv namespace that the Redis partition store honours, as Keyv does for other stores: blue
+ * and green deployments of one app on one Redis, each with its own namespace, never share a key.
+ * Keyv's default namespace (`'keyv'`) and none add nothing, so keys stay where they were.
+ */
+function namespaceOf(store: Keyv): string | undefined {
+  const namespace = (store as { namespace?: unknown }).namespace;
+  return typeof namespace === 'string' && namespace !== '' && namespace !== 'keyv' ? namespace : undefined;
+}
+
+const MIN_HASH_KEY_BYTES = 16;
+
+/** HMAC-SHA-256 under the validated `partitionHashKey` (kept in the closure only), first 128 bits, hex. */
+function keyedHashFrom(value: unknown): ((text: string) => string) | undefined {
+  const name = 'options.partitionHashKey';
+  if (value === undefined) return undefined;
+  const key = typeof value === 'string' ? Buffer.from(value, 'utf8') : value instanceof Uint8Array ? Buffer.from(value) : undefined;
+  if (!key) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a string or a Uint8Array, got ${typeName(value)}`);
+  if (key.length < MIN_HASH_KEY_BYTES)
+    throw new InvalidArgumentError(
+      'ERR_INVALID_ARG_VALUE',
+      `"${name}" must be at least ${MIN_HASH_KEY_BYTES} bytes; use 32 random bytes from your secret store`,
+    );
+  return (text) => createHmac('sha256', key).update(text, 'utf8').digest('hex').slice(0, 32);
 }
 
 /** Duck-typed (a second copy of keyv in node_modules would fail `instanceof`); a bare Map is refused. */

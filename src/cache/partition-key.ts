@@ -1,8 +1,9 @@
 /**
  * Partition keys, following Microsoft's guidance for distributed token caches: one partition per
  * account (homeAccountId) for user flows, per app and tenant for client credentials, and per hash
- * of the incoming assertion for on-behalf-of. A key is never empty; in storage it appears only as
- * a hash.
+ * of the incoming assertion for on-behalf-of. Account partitions can be kept apart per app (client
+ * id), as DistributedClientApplication always does. A key is never empty; in storage it appears
+ * only as a hash.
  */
 import { InvalidArgumentError } from '../errors';
 import { sha256Hex, shortHash } from '../internal/hash';
@@ -23,7 +24,7 @@ export type PartitionKind = 'account' | 'app' | 'obo';
  * const assertion = req.headers.authorization!.slice('Bearer '.length); // an API's incoming access token
  * const api = PartitionKey.forOnBehalfOf(clientId, assertion); // on-behalf-of
  * const plugin = cache.plugin(daemon);
- * console.log(user.value, user.hash); // account:<homeAccountId>, and the hash that names it in storage
+ * console.log(user.value, cache.partitionHash(user)); // account:<homeAccountId>, and the hash that names it in storage
  * ```
  */
 export class PartitionKey {
@@ -34,6 +35,8 @@ export class PartitionKey {
     readonly homeAccountId: string | undefined,
     /** The full key, for example `account:<homeAccountId>`. */
     readonly value: string,
+    /** For `account`: the client id whose partition this is, when kept apart per app ({@link forClient}). */
+    readonly clientId?: string,
   ) {}
 
   /**
@@ -46,6 +49,45 @@ export class PartitionKey {
   static forAccount(homeAccountId: string, name = 'homeAccountId'): PartitionKey {
     requireNonEmptyString(homeAccountId, name, 512);
     return new PartitionKey('account', homeAccountId, `account:${homeAccountId}`);
+  }
+
+  /**
+   * This account's partition for one app only: apps with different client ids sharing a store
+   * then never share an account's partition (a sign-out in one does not remove the other's
+   * tokens). {@link DistributedClientApplication} always uses it; with
+   * {@link DistributedTokenCache.plugin}, pass `{ clientId }` instead. App and on-behalf-of keys
+   * already carry their client id and are returned unchanged.
+   *
+   * @param clientId - the client id of the app whose tokens the partition holds
+   * @returns the key of that app's partition for this account
+   * @throws InvalidArgumentError (`ERR_INVALID_ARG_*`) for an empty client id, or one other than
+   *   the client id this key is already kept apart for
+   *
+   * @example
+   * ```ts
+   * const key = PartitionKey.forAccount(homeAccountId).forClient(clientId);
+   * console.log(key.value); // account@<clientId>:<homeAccountId>
+   * ```
+   */
+  forClient(clientId: string): PartitionKey {
+    requireNonEmptyString(clientId, 'clientId', 512);
+    if (this.kind !== 'account') return this;
+    if (this.clientId !== undefined) {
+      if (part(this.clientId) === part(clientId)) return this;
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `this partition key is already kept apart for another client id`);
+    }
+    // '@' cannot follow 'account' in an unscoped key ('account:...'), and part() encodes ':'.
+    return new PartitionKey('account', this.homeAccountId, `account@${part(clientId)}:${this.homeAccountId}`, clientId);
+  }
+
+  /**
+   * @internal The same partition, named in storage and events by `hash` instead of the unkeyed
+   * SHA-256: a cache with `partitionHashKey` passes its keyed hash.
+   */
+  withHash(hash: string): PartitionKey {
+    const key = new PartitionKey(this.kind, this.homeAccountId, this.value, this.clientId);
+    key.cachedHash = hash;
+    return key;
   }
 
   /**
@@ -89,7 +131,12 @@ export class PartitionKey {
     return PartitionKey.forAccount(key, name);
   }
 
-  /** The hash that names this partition in storage, events and errors (computed once). */
+  /**
+   * The unkeyed hash of this key (the first 32 hex characters of SHA-256 of {@link value},
+   * computed once). It names the partition in storage, events and errors unless the cache has a
+   * `partitionHashKey`: then the cache names it by a keyed hash instead
+   * ({@link DistributedTokenCache.partitionHash}). Anyone who knows the key's value can compute this one.
+   */
   get hash(): string {
     this.cachedHash ??= shortHash(this.value);
     return this.cachedHash;

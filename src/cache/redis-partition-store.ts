@@ -2,7 +2,9 @@
  * Partition records in Redis, through the node-redis client of a `@keyv/redis` store. Each
  * partition is one hash (version, partition, cache) under `<keyPrefix>cache:{<partition hash>}`;
  * writes are a compare-and-set on the version in one Lua script, so no lock is needed.
- * Keys live outside the Keyv namespace: `keyv.clear()` does not touch them.
+ * The Keyv namespace is honoured as `<namespace>::<key>` (where `@keyv/redis` puts its own keys),
+ * so that deployments separated by namespace never share a key; `keyv.clear()` does not touch
+ * these keys (they are not Keyv values).
  */
 import { withDeadline } from '../internal/deadline';
 import { untilReady } from '../internal/redis-ready';
@@ -51,10 +53,17 @@ return {1}
 `);
 
 export class RedisPartitionStore implements PartitionStore {
+  /** Put before every key: `<namespace>::`, or nothing. */
+  private readonly namespacePrefix: string;
+
+  /** @param namespace - the Keyv namespace to keep keys apart by (none: keys as given) */
   constructor(
     private readonly store: KeyvRedisLike,
     private readonly storeTimeoutMs: number,
-  ) {}
+    namespace?: string,
+  ) {
+    this.namespacePrefix = namespace === undefined ? '' : `${namespace}::`;
+  }
 
   /**
    * The connected client. While it (re)connects we wait for 'ready' within the deadline instead of
@@ -72,7 +81,11 @@ export class RedisPartitionStore implements PartitionStore {
     const client = await this.client();
     let fields: (string | null)[];
     try {
-      fields = await withDeadline(client.hmGet(storageKey, ['version', 'partition', 'cache']), this.storeTimeoutMs, 'Redis HMGET');
+      fields = await withDeadline(
+        client.hmGet(this.namespacePrefix + storageKey, ['version', 'partition', 'cache']),
+        this.storeTimeoutMs,
+        'Redis HMGET',
+      );
     } catch (error) {
       if (isWrongType(error)) return { kind: 'corrupt', version: '', reason: 'wrong-type' };
       throw error;
@@ -90,7 +103,12 @@ export class RedisPartitionStore implements PartitionStore {
     const args = [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)];
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     // Never send the EVAL fallback once the caller has been told the write failed.
-    const run = COMPARE_AND_SET.run(client, [storageKey], args, () => Date.now() < deadlineAt && client.isReady !== false);
+    const run = COMPARE_AND_SET.run(
+      client,
+      [this.namespacePrefix + storageKey],
+      args,
+      () => Date.now() < deadlineAt && client.isReady !== false,
+    );
     const reply = (await withDeadline(run, this.storeTimeoutMs, 'Redis compare-and-set')) as [
       number,
       (string | undefined)?,
@@ -107,7 +125,7 @@ export class RedisPartitionStore implements PartitionStore {
   async getValue(key: string): Promise<string | undefined> {
     const client = await this.client();
     try {
-      return (await withDeadline(client.get(key), this.storeTimeoutMs, 'Redis GET')) ?? undefined;
+      return (await withDeadline(client.get(this.namespacePrefix + key), this.storeTimeoutMs, 'Redis GET')) ?? undefined;
     } catch (error) {
       if (isWrongType(error)) return undefined;
       throw error;
@@ -116,7 +134,7 @@ export class RedisPartitionStore implements PartitionStore {
 
   async setValue(key: string, value: string, ttlMs: number): Promise<void> {
     const client = await this.client();
-    await withDeadline(client.set(key, value, { PX: ttlMs }), this.storeTimeoutMs, 'Redis SET');
+    await withDeadline(client.set(this.namespacePrefix + key, value, { PX: ttlMs }), this.storeTimeoutMs, 'Redis SET');
   }
 
   /** Graceful disconnect, forced when it cannot finish (a graceful one waits for unanswered commands). */

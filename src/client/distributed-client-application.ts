@@ -23,13 +23,13 @@ import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
 import type { PartitionCachePlugin } from '../cache/cache-plugin';
 import { accountIdsIn } from '../cache/cache-document';
-import { ClosedError, InvalidArgumentError } from '../errors';
+import { ClosedError, InvalidArgumentError, RedemptionRecordCorruptError } from '../errors';
 import { LruMap } from '../internal/lru-map';
 import { SingleFlight } from '../internal/single-flight';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { SafeEmitter } from '../events';
-import { CodeHasher } from '../redeem/code-hasher';
-import { parseOutcome, serializeOutcome } from '../redeem/outcome';
+import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
+import { signOutcome, verifyOutcome } from '../redeem/outcome';
 import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
 import { AuthorityMetadataCache } from './authority-metadata';
@@ -56,10 +56,13 @@ export interface RedeemOptions {
   /** How long outcomes are kept for late duplicates; at least a code's lifetime. @defaultValue 900000 */
   recordTtlMs?: number;
   /**
-   * Secret of the keyed hashes that name codes and bindings in the stores; every instance needs
-   * the same. Set it when the app has only a client assertion (no secret or certificate: the
-   * default is then derived from the public client id) or before rotating the client secret.
-   * @defaultValue derived from the client id and client secret (or certificate thumbprint)
+   * Secret of the keyed hashes that name codes and bindings in the stores, and of the MACs that
+   * authenticate redemption records; every instance needs the same. Set it when the app has only
+   * a client assertion (no secret or certificate: the default is then derived from the public
+   * client id alone, and a process warning `MSAL_DC_NO_CODE_HASH_KEY` says so), and before
+   * rotating the client secret or certificate.
+   * @defaultValue derived from the client id and the client secret, or the certificate's private
+   *   key (never from its thumbprint, which is public)
    */
   codeHashKey?: string;
   /**
@@ -175,13 +178,13 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         'fail-closed',
       ),
     };
-    const auth = config.auth;
-    const appSecret = auth.clientSecret ?? auth.clientCertificate?.thumbprintSha256 ?? auth.clientCertificate?.thumbprint ?? '';
-    this.hasher = new CodeHasher(
-      redeem.codeHashKey === undefined
-        ? `${auth.clientId}\u0000${appSecret}`
-        : requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'),
-    );
+    if (redeem.codeHashKey === undefined) {
+      const { material, secret } = defaultCodeHashSecret(config.auth);
+      if (!secret) warnNoCodeHashSecret();
+      this.hasher = new CodeHasher(material);
+    } else {
+      this.hasher = new CodeHasher(requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'));
+    }
   }
 
   /** Codes this process is redeeming right now (for tests and stats; 0 when idle). */
@@ -227,6 +230,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * @throws RedemptionOutcomeUnknownError (`ERR_REDEMPTION_OUTCOME_UNKNOWN`) when the token request
    *   got no answer, or its redeemer died: the code is not sent again
    * @throws RedemptionFailedError (`ERR_REDEMPTION_FAILED`) for a duplicate of a failed redemption
+   * @throws RedemptionRecordCorruptError (`ERR_REDEMPTION_RECORD_CORRUPT`) for a duplicate whose
+   *   redemption record fails its integrity check (edited, or written with another `codeHashKey`)
    * @throws LockTimeoutError (`ERR_LOCK_TIMEOUT`) when the redemption in progress took longer than
    *   `redeem.waitTimeoutMs`
    * @throws StoreUnavailableError (`ERR_STORE_UNAVAILABLE`) when the lock store or token store does
@@ -257,6 +262,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     const codeHash = this.hasher.code(request.code);
     const bindingHash = this.hasher.binding({ codeVerifier: request.codeVerifier, binding });
     const scopes = request.scopes;
+    const claimKey = `claim:{${codeHash}}`;
     // Its steps call the internal methods: they go on after close() until the redemption ends.
     const redemption = this.redeemOnce.run(codeHash, bindingHash, {
       lockStore: this.cache.lockStore,
@@ -275,17 +281,25 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         const account = await this.accountByHomeId(homeAccountId);
         if (account) await this.removeFromCache(account);
       },
+      // Every record carries a MAC under the app's secret, bound to its key (then sealed when
+      // encryption is on): whoever can write to a store cannot make it name another account.
       outcomes: {
-        // Encrypted with the cache's key ring when encryption is on; bound to the code's claim.
-        seal: (outcome) => this.cache.sealValue(serializeOutcome(outcome), `claim:{${codeHash}}`),
-        open: (stored) => parseOutcome(this.cache.openValue(stored, `claim:{${codeHash}}`)),
+        seal: (outcome) => this.cache.sealValue(signOutcome(outcome, this.hasher, claimKey), claimKey),
+        open: (stored) =>
+          verifyOutcome(this.cache.openValue(stored, claimKey), this.hasher, claimKey) ?? this.corruptRecord(codeHash, 'lock-store'),
       },
       mirror: {
         read: async (hash) => {
           const text = await this.cache.readRecord(`redeemed:{${hash}}`);
-          return text === undefined ? undefined : parseOutcome(text);
+          if (text === undefined) return undefined;
+          return verifyOutcome(text, this.hasher, `redeemed:{${hash}}`) ?? this.corruptRecord(hash, 'token-store');
         },
-        write: (hash, outcome) => this.cache.writeRecord(`redeemed:{${hash}}`, serializeOutcome(outcome), this.redeemSettings.recordTtlMs),
+        write: (hash, outcome) =>
+          this.cache.writeRecord(
+            `redeemed:{${hash}}`,
+            signOutcome(outcome, this.hasher, `redeemed:{${hash}}`),
+            this.redeemSettings.recordTtlMs,
+          ),
       },
     });
     return this.track(redemption);
@@ -326,7 +340,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   private async silentShared(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
     requireObject(request, 'request');
     const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
-    const partition = PartitionKey.forAccount(homeAccountId);
+    const partition = this.accountPartition(homeAccountId);
     const run = (): Promise<AuthenticationResult> => this.silent(partition, request);
     const key = silentJoinKey(partition.value, request);
     if (key === undefined) return run();
@@ -342,7 +356,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     if (!account) {
       throw new InteractionRequiredAuthError(
         'no_account_in_cache',
-        `No account with this homeAccountId is in the token cache (partition ${partition.hash}, a hash); sign the user in again`,
+        '', // msal-common's second argument is the correlation id; the message is the third
+        `No account with this homeAccountId is in the token cache (partition ${this.cache.partitionHash(partition)}, a hash); sign the user in again`,
       );
     }
     const { homeAccountId: _homeAccountId, ...msalRequest } = request as SilentFlowRequest & { homeAccountId?: string };
@@ -459,7 +474,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   private async accountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
-    const partition = PartitionKey.forAccount(homeAccountId);
+    const partition = this.accountPartition(homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     return client.getTokenCache().getAccountByHomeId(homeAccountId);
   }
@@ -483,7 +498,7 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
   }
 
   private async removeFromCache(account: AccountInfo): Promise<void> {
-    const partition = PartitionKey.forAccount(account.homeAccountId);
+    const partition = this.accountPartition(account.homeAccountId);
     const { client } = await this.clientFor(partition, undefined);
     await client.getTokenCache().removeAccount(account);
   }
@@ -528,9 +543,14 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     await Promise.allSettled([...this.operations]);
   }
 
+  /** The partition of an account for this app: apps with other client ids on the store never share it. */
+  private accountPartition(homeAccountId: string): PartitionKey {
+    return PartitionKey.forAccount(homeAccountId).forClient(this.config.auth.clientId);
+  }
+
   /** A fresh MSAL client whose cache is exactly one partition, with discovery already done. */
   private async clientFor(partition: PartitionKey | undefined, requestAuthority: string | undefined) {
-    const plugin = this.cache.operationPlugin(partition);
+    const plugin = this.cache.operationPlugin(partition, this.config.auth.clientId);
     return { client: await this.buildClient(plugin, requestAuthority), plugin };
   }
 
@@ -556,6 +576,14 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return this.config.auth.authorityMetadata ? undefined : this.authorityMetadata.get(authority);
   }
 
+  /** A redemption record that failed its integrity check: an event, and an error instead of an identity. */
+  private corruptRecord(codeHash: string, store: 'lock-store' | 'token-store'): never {
+    this.safeEmit('redeem:corrupt', { codeHash, store });
+    throw new RedemptionRecordCorruptError(
+      `the stored outcome of this authorization code's redemption (${codeHash.slice(0, 16)}, a keyed hash) failed its integrity check: it was edited, or written with another codeHashKey, so no tokens are returned for it; restart the sign-in from /authorize, and check who can write to the ${store === 'lock-store' ? 'lock store' : 'token store'} (see docs/security.md)`,
+    );
+  }
+
   /** Remembers a call in flight until it settles, for close(). */
   private track<T>(operation: Promise<T>): Promise<T> {
     this.operations.add(operation);
@@ -568,6 +596,21 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     if (this.closed) throw new ClosedError('this DistributedClientApplication is closed; create a new one');
     this.cache.assertOpen();
   }
+}
+
+let warnedNoCodeHashSecret = false;
+
+/**
+ * Once per process: an app with only a client assertion has no secret to derive the hashing key
+ * from, so code hashes and record MACs would be computable by anyone who knows the client id.
+ */
+function warnNoCodeHashSecret(): void {
+  if (warnedNoCodeHashSecret) return;
+  warnedNoCodeHashSecret = true;
+  process.emitWarning(
+    'DistributedClientApplication has no client secret or certificate private key to derive redeem.codeHashKey from; set options.redeem.codeHashKey to a random secret shared by every instance (see docs/security.md)',
+    { code: 'MSAL_DC_NO_CODE_HASH_KEY' },
+  );
 }
 
 /** The tenant segment of an authority URL (`common`, `organizations`, a GUID or a domain). */

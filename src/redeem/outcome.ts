@@ -1,7 +1,10 @@
 /**
  * The outcome of a code's one redemption, as recorded for every duplicate to read. Read back from
- * a store, so it is validated like any untrusted input.
+ * a store, so it is validated like any untrusted input, and authenticated: each stored record
+ * carries a MAC under the app's secret, bound to its storage key, so that nobody who can write to
+ * a store can put another user's account in a record.
  */
+import type { CodeHasher } from './code-hasher';
 
 export type RedemptionOutcome =
   /** Tokens were issued and written to the account's partition. */
@@ -46,4 +49,28 @@ export function parseOutcome(text: string | undefined): RedemptionOutcome {
     // fall through
   }
   return { state: 'unknown' };
+}
+
+/** Marks a MACed record (and its format version). */
+const SIGNED = 'mac1.';
+
+/**
+ * The stored form of an outcome: `mac1.<MAC>.<JSON>`, the MAC bound to `storageKey`. With
+ * encryption on, this text is then sealed (MAC, then encrypt).
+ */
+export function signOutcome(outcome: RedemptionOutcome, hasher: CodeHasher, storageKey: string): string {
+  const text = serializeOutcome(outcome);
+  return `${SIGNED}${hasher.macRecord(storageKey, text)}.${text}`;
+}
+
+/**
+ * The outcome in a stored record, or `undefined` when the record fails the check (no MAC, a MAC
+ * of other contents or of another key): such a record is corrupt and names no account.
+ */
+export function verifyOutcome(stored: string | undefined, hasher: CodeHasher, storageKey: string): RedemptionOutcome | undefined {
+  if (stored === undefined || !stored.startsWith(SIGNED)) return undefined;
+  const end = stored.indexOf('.', SIGNED.length);
+  if (end < 0) return undefined;
+  const text = stored.slice(end + 1);
+  return hasher.verifyRecord(storageKey, text, stored.slice(SIGNED.length, end)) ? parseOutcome(text) : undefined;
 }

@@ -67,6 +67,16 @@ export interface RedeemEvents {
       reason: 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'expired' | 'outcome-unknown' | 'failed' | 'tokens-gone';
     },
   ];
+  /**
+   * A stored redemption record failed its integrity check (edited, copied from another code, or
+   * written with another `codeHashKey`): it is ignored, and the caller gets an error instead of tokens.
+   */
+  'redeem:corrupt': [
+    RedeemEvent & {
+      /** Where the record was: the lock store's outcome, or its copy in the token store. */
+      store: 'lock-store' | 'token-store';
+    },
+  ];
   /** The lock store could not be reached and `lockStoreFailure: 'fail-open'` redeemed without it. */
   'redeem:unlocked': [RedeemEvent];
   /** The redeemer's lease was lost while it worked (its outcome may be refused by fencing). */
