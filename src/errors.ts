@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_CODE_EXPIRED'
   | 'ERR_REDEMPTION_OUTCOME_UNKNOWN'
   | 'ERR_REDEMPTION_FAILED'
+  | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_PARTITION_MISMATCH'
@@ -36,6 +37,7 @@ export type ErrorCode =
  *       break; // restart the sign-in from /authorize
  *     case 'ERR_LOCK_TIMEOUT':
  *     case 'ERR_STORE_UNAVAILABLE':
+ *     case 'ERR_TOKEN_ENDPOINT_UNAVAILABLE':
  *       break; // answer 503 and let the user retry
  *     default:
  *       throw error;
@@ -91,6 +93,16 @@ export class RedemptionOutcomeUnknownError extends MsalDistributedCacheError {
 export class RedemptionFailedError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_REDEMPTION_FAILED';
   readonly code = 'ERR_REDEMPTION_FAILED';
+}
+
+/**
+ * Entra ID did not answer a request this library needed (a 5xx, a dropped connection, a timeout),
+ * and nothing was removed or spent because of it: retry the same request later. Thrown for the
+ * refresh that answers a code Entra ID says was already redeemed (AADSTS54005).
+ */
+export class TokenEndpointUnavailableError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_TOKEN_ENDPOINT_UNAVAILABLE';
+  readonly code = 'ERR_TOKEN_ENDPOINT_UNAVAILABLE';
 }
 
 /** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */
