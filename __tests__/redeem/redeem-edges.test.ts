@@ -193,9 +193,11 @@ describe('redeem-once at the edges', () => {
       const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
       const request = { code, redirectUri, scopes, codeVerifier: verifier };
 
-      await expect(app.acquireTokenByCode({ ...request, authority: `https://${deadHost}/${entra.tenantId}` })).rejects.toBeInstanceOf(
-        Error,
-      );
+      // MSAL cannot fetch the dead authority's OpenID configuration: it never gets to the token request.
+      await expect(app.acquireTokenByCode({ ...request, authority: `https://${deadHost}/${entra.tenantId}` })).rejects.toMatchObject({
+        name: 'ClientAuthError',
+        errorCode: 'endpoints_resolution_error',
+      });
       expect(entra.tokenCallCount({ code })).toBe(0);
 
       const result = await app.acquireTokenByCode(request);
