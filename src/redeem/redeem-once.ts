@@ -187,7 +187,10 @@ export class RedeemOnce {
       if (claim.state === 'done') return this.answer(deps.outcomes.open(claim.outcome), codeHash, bindingHash, deps, false);
       if (claim.state === 'abandoned') {
         // The redeemer vanished after claiming: whether the code reached Entra ID is unknown.
-        const settled = await lockStore.settle(codeHash, deps.outcomes.seal({ state: 'unknown' }), settings.recordTtlMs);
+        const settled = await lockStore.settle(codeHash, deps.outcomes.seal({ state: 'unknown' }), settings.recordTtlMs).catch((error) => {
+          if (error instanceof MsalDistributedCacheError) deps.lockStoreError(error, 'thrown');
+          throw error;
+        });
         return this.answer(deps.outcomes.open(settled), codeHash, bindingHash, deps, false);
       }
       const remaining = deadline - Date.now();
