@@ -379,8 +379,13 @@ export class FakeEntraId extends EventEmitter<{
    *
    * @example
    * ```ts
+   * const entra = await FakeEntraId.start();
+   * await entra.trustInThisProcess();
+   * const msal = new DistributedClientApplication(entra.msalConfig());
+   * const code = entra.mintCode({ redirectUri: 'https://app.test/cb' });
    * const release = entra.holdTokenResponses();
-   * const first = msal.acquireTokenByCode(request); // reaches the token endpoint, waits there
+   * const first = msal.acquireTokenByCode({ code, redirectUri: 'https://app.test/cb', scopes: ['User.Read'], binding: 'session-1' });
+   * await new Promise((resolve) => entra.once('token-request', resolve)); // the request waits at the fake
    * // ... pause a store, start a duplicate ...
    * release();
    * await first;
