@@ -225,13 +225,30 @@ describe('redeem-once at the edges', () => {
     const request = { code, redirectUri, scopes, codeVerifier: verifier };
     entra.injectFailure('hang', { grantType: 'authorization_code' });
 
-    await expect(a.app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
+    const reachedEntra = tokenRequestFor(entra, code);
+    const first = a.app.acquireTokenByCode(request).catch((error: unknown) => error);
+    await reachedEntra;
+    const closed = a.app.close(); // waits for the redemption in flight: only its deadline ends it
+    expect(await first).toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
+    await closed;
+    expect(a.app.redemptionsInFlight).toBe(0);
     // Recorded as unknown: a duplicate on another instance is answered at once, and nothing is sent again.
     await expect(b.app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
-    await a.app.close();
-    expect(a.app.redemptionsInFlight).toBe(0);
     expect(entra.tokenCallCount({ code })).toBe(1);
     expect(entra.tokenRequests.find((record) => record.codeHash === sha256(code))?.outcome).toBe('unanswered');
+  });
+
+  it.each([0, -1, 1.5, '200'])('Edge 8: refuses redeem.tokenRequestTimeoutMs %p with ERR_INVALID_ARG_* naming the option', (value) => {
+    const cache = new DistributedTokenCache();
+    cleanups.push(() => cache.close());
+    expect(
+      () => new DistributedClientApplication(entra.msalConfig(), { cache, redeem: { tokenRequestTimeoutMs: value as number } }),
+    ).toThrow(
+      expect.objectContaining({
+        code: expect.stringMatching(/^ERR_INVALID_ARG_/),
+        message: expect.stringContaining('"options.redeem.tokenRequestTimeoutMs"'),
+      }),
+    );
   });
 
   it('Edge 9: a lock store that fails while the outcome is recorded is reported as store:error (operation lock, ignored); the redeemer still gets its tokens', async () => {
