@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_REDEMPTION_OUTCOME_UNKNOWN'
   | 'ERR_REDEMPTION_FAILED'
   | 'ERR_REDEMPTION_RECORD_CORRUPT'
+  | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_PARTITION_MISMATCH'
@@ -38,6 +39,7 @@ export type ErrorCode =
  *       break; // restart the sign-in from /authorize
  *     case 'ERR_LOCK_TIMEOUT':
  *     case 'ERR_STORE_UNAVAILABLE':
+ *     case 'ERR_TOKEN_ENDPOINT_UNAVAILABLE':
  *       break; // answer 503 and let the user retry
  *     default:
  *       throw error;
@@ -104,6 +106,16 @@ export class RedemptionFailedError extends MsalDistributedCacheError {
 export class RedemptionRecordCorruptError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_REDEMPTION_RECORD_CORRUPT';
   readonly code = 'ERR_REDEMPTION_RECORD_CORRUPT';
+}
+
+/**
+ * Entra ID did not answer a request this library needed (a 5xx, a dropped connection, a timeout),
+ * and nothing was removed or spent because of it: retry the same request later. Thrown for the
+ * refresh that answers a code Entra ID says was already redeemed (AADSTS54005).
+ */
+export class TokenEndpointUnavailableError extends MsalDistributedCacheError {
+  static override readonly code = 'ERR_TOKEN_ENDPOINT_UNAVAILABLE';
+  readonly code = 'ERR_TOKEN_ENDPOINT_UNAVAILABLE';
 }
 
 /** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */

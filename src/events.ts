@@ -31,13 +31,20 @@ export interface CacheCorruptEvent extends PartitionEvent {
 
 /** A store or lock-store call failed or timed out, and what the library did about it. */
 export interface StoreErrorEvent {
-  /** What failed: reading or writing a partition, taking a lock, or closing the stores. */
+  /**
+   * What failed: reading or writing a partition, a lock-store call (`'lock'`: taking a lock, or
+   * claiming, settling, recording, renewing or withdrawing a code's redemption), or closing the stores.
+   */
   operation: 'read' | 'write' | 'lock' | 'close';
   /** The partition concerned, as a hash of its key (absent for `close`). */
   partitionHash?: string;
   /** The code of `error` (`ERR_STORE_UNAVAILABLE`, `ERR_LOCK_TIMEOUT`, ...). */
   code: ErrorCode;
-  /** `'thrown'`: the caller got the error; `'treated-as-miss'` / `'ignored'`: by policy. */
+  /**
+   * `'thrown'`: the caller got the error; `'treated-as-miss'` / `'ignored'`: by policy, or (for
+   * `'lock'`) because it was not the caller's failure, such as recording an outcome after the tokens
+   * were issued.
+   */
   outcome: 'thrown' | 'treated-as-miss' | 'ignored';
   /** The error (thrown to the caller or not), with the underlying store error as `cause`. */
   error: Error;

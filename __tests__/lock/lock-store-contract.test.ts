@@ -171,6 +171,26 @@ describe.each(implementations)('lock store contract on %s', (_name, createInstan
     expect(await b.claim(key, claimOptions)).toEqual({ state: 'done', outcome: 'unknown' });
   });
 
+  it('withdraw gives a claim back: a waiter on the other instance wakes and claims the work afresh, with a higher fence', async () => {
+    const lease = expectClaimed(await a.claim(key, claimOptions));
+    expect(await b.claim(key, claimOptions)).toEqual({ state: 'busy' });
+    const waiting = b.waitForChange(key, 30_000);
+    expect(await a.withdraw!(lease)).toBe(true);
+    await waiting; // a missed wake-up would wait the full 30 s and hit this test's timeout
+    const next = expectClaimed(await b.claim(key, claimOptions)); // not 'abandoned'
+    expect(next.fence).toBeGreaterThan(lease.fence);
+    expect(await lease.extend(10_000)).toBe(false);
+    expect(await a.withdraw!(lease)).toBe(false); // it no longer holds the claim: the new claimer keeps it
+    expect(await a.claim(key, claimOptions)).toEqual({ state: 'busy' });
+  }, 10_000);
+
+  it('withdraw by a claimer whose lease expired changes nothing: the claim stays abandoned', async () => {
+    const stale = expectClaimed(await a.claim(key, { leaseMs: 200, recordTtlMs: TTL }));
+    expect(await claimUntilNotBusy(b, key)).toEqual({ state: 'abandoned' });
+    expect(await a.withdraw!(stale)).toBe(false);
+    expect(await b.claim(key, claimOptions)).toEqual({ state: 'abandoned' });
+  });
+
   it('settle on completed work returns the recorded outcome and does not replace it', async () => {
     const lease = expectClaimed(await a.claim(key, claimOptions));
     expect(await a.complete(lease, 'outcome-1', TTL)).toBe(true);

@@ -1,6 +1,7 @@
 // The fake Entra ID's endpoints, driven through the real @azure/msal-node wherever MSAL is the caller.
 import { AuthError, ConfidentialClientApplication, CryptoProvider, ServerError } from '@azure/msal-node';
 import { createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { startFakeEntraId } from '../helpers/entra';
 import { createTestCertificateAuthority, issueLoopbackServerCertificate } from '../../src/testing';
 import type { FakeEntraId } from '../../src/testing';
@@ -304,6 +305,43 @@ describe('FakeEntraId', () => {
       const retry = await rejection(newApp().acquireTokenByCode({ code, redirectUri, scopes }));
       expect(Number((retry as ServerError).errorNo)).toBe(54005);
       expect(entra.tokenCallCount({ code })).toBe(2);
+    });
+
+    it('injects a hang: the token request is recorded and never answered, and the code is not consumed', async () => {
+      const code = entra.mintCode({ redirectUri });
+      entra.injectFailure('hang', { grantType: 'authorization_code' });
+      const abort = new AbortController();
+      const arrived = once(entra, 'token-request');
+      const post = fetch(`${entra.authority}/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', client_id: entra.msalConfig().auth.clientId, code }).toString(),
+        signal: abort.signal,
+      });
+      await arrived;
+      expect(entra.tokenRequests.at(-1)?.outcome).toBe('unanswered');
+      abort.abort(); // the fake never answers: the client gives up
+      await expect(post).rejects.toMatchObject({ name: 'AbortError' });
+      expect((await newApp().acquireTokenByCode({ code, redirectUri, scopes })).accessToken).toBeTruthy();
+    });
+
+    it('holds token answers until released: the request is recorded at once, answered only after release()', async () => {
+      const code = entra.mintCode({ redirectUri });
+      const release = entra.holdTokenResponses();
+      let settled = false;
+      const arrived = once(entra, 'token-request');
+      const redemption = newApp()
+        .acquireTokenByCode({ code, redirectUri, scopes })
+        .finally(() => (settled = true));
+      await arrived;
+      expect(entra.tokenCallCount({ code })).toBe(1);
+      expect(settled).toBe(false);
+      release();
+      expect((await redemption).accessToken).toBeTruthy();
+      release(); // harmless twice
+      expect(
+        (await newApp().acquireTokenByClientCredential({ scopes: ['https://graph.example.test/.default'] }))?.accessToken,
+      ).toBeTruthy();
     });
 
     it('keeps idle connections open, so connections reused right after the test process stalled for 6.5 s still work', async () => {

@@ -34,6 +34,7 @@ import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
 import { AuthorityMetadataCache } from './authority-metadata';
 import { silentJoinKey } from './silent-join-key';
+import { RedeemingClient } from './redeeming-client';
 
 /** Options of {@link DistributedClientApplication}. */
 export interface DistributedClientApplicationOptions {
@@ -51,8 +52,19 @@ export interface RedeemOptions {
    * @defaultValue 30000
    */
   leaseMs?: number;
-  /** How long a duplicate waits for the redemption in progress. @defaultValue 40000 */
+  /**
+   * How long a duplicate waits for the redemption in progress: longer than the token request may
+   * take (`tokenRequestTimeoutMs`), or duplicates give up (`ERR_LOCK_TIMEOUT`) before it ends.
+   * @defaultValue the larger of `leaseMs` and `tokenRequestTimeoutMs`, plus 10000 (40000)
+   */
   waitTimeoutMs?: number;
+  /**
+   * Deadline of the token request that redeems a code, from the moment it is sent. A request
+   * still unanswered then has an unknown outcome: the caller and every duplicate get
+   * `ERR_REDEMPTION_OUTCOME_UNKNOWN`, the lease is no longer renewed, and `close()` no longer
+   * waits for it. @defaultValue 30000
+   */
+  tokenRequestTimeoutMs?: number;
   /** How long outcomes are kept for late duplicates; at least a code's lifetime. @defaultValue 900000 */
   recordTtlMs?: number;
   /**
@@ -167,9 +179,16 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     this.authorityMetadata = new AuthorityMetadataCache(config.system);
     const redeem = options.redeem === undefined ? {} : requireObject(options.redeem, 'options.redeem');
     const leaseMs = optionalPositiveInteger(redeem.leaseMs, 'options.redeem.leaseMs', 30_000);
+    const tokenRequestTimeoutMs = optionalPositiveInteger(redeem.tokenRequestTimeoutMs, 'options.redeem.tokenRequestTimeoutMs', 30_000);
     this.redeemSettings = {
       leaseMs,
-      waitTimeoutMs: optionalPositiveInteger(redeem.waitTimeoutMs, 'options.redeem.waitTimeoutMs', leaseMs + 10_000),
+      tokenRequestTimeoutMs,
+      // A duplicate outwaits both a dead holder's lease and a live holder's token request.
+      waitTimeoutMs: optionalPositiveInteger(
+        redeem.waitTimeoutMs,
+        'options.redeem.waitTimeoutMs',
+        Math.max(leaseMs, tokenRequestTimeoutMs) + 10_000,
+      ),
       recordTtlMs: optionalPositiveInteger(redeem.recordTtlMs, 'options.redeem.recordTtlMs', 15 * 60_000),
       lockStoreFailure: requireOneOf(
         redeem.lockStoreFailure,
@@ -269,7 +288,10 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
       hasher: this.hasher,
       events: this,
       settings: this.redeemSettings,
-      redeem: async () => (await this.clientFor(undefined, request.authority)).client.acquireTokenByCode(msalRequest, authCodePayload),
+      redeem: async (onSend) =>
+        (
+          await this.buildClient(this.cache.operationPlugin(undefined, this.config.auth.clientId), request.authority, onSend)
+        ).acquireTokenByCode(msalRequest, authCodePayload),
       silent: (homeAccountId, forceRefresh) =>
         this.silentShared({
           homeAccountId,
@@ -281,6 +303,9 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
         const account = await this.accountByHomeId(homeAccountId);
         if (account) await this.removeFromCache(account);
       },
+      // On the cache, where `store:error` is declared and already reported for the token store:
+      // one listener sees every store failure, whichever store it was.
+      lockStoreError: (error, outcome) => this.cache.safeEmit('store:error', { operation: 'lock', code: error.code, outcome, error }),
       // Every record carries a MAC under the app's secret, bound to its key (then sealed when
       // encryption is on): whoever can write to a store cannot make it name another account.
       outcomes: {
@@ -554,17 +579,20 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     return { client: await this.buildClient(plugin, requestAuthority), plugin };
   }
 
+  /** `onSend`: the client reports each POST it starts (see {@link RedeemingClient}). */
   private async buildClient(
     cachePlugin: ICachePlugin | undefined,
     requestAuthority: string | undefined,
+    onSend?: () => void,
   ): Promise<ConfidentialClientApplication> {
     const authority = this.authorityOf(requestAuthority);
     const metadata = await this.metadataFor(authority);
-    return new ConfidentialClientApplication({
+    const configuration: Configuration = {
       ...this.config,
       auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
       ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
-    });
+    };
+    return onSend ? new RedeemingClient(configuration, onSend) : new ConfidentialClientApplication(configuration);
   }
 
   private authorityOf(requestAuthority: string | undefined): string {

@@ -82,6 +82,13 @@ export interface LockStore {
    * whose lease was lost cannot overwrite a newer outcome.
    */
   complete(lease: Lease, outcome: string, recordTtlMs: number): Promise<boolean>;
+  /**
+   * Gives back claimed work that provably never started: deletes the claim (its lease and
+   * attempt marker) if `lease` still holds it, and wakes the waiters, so that the next `claim`
+   * gets `claimed` rather than `abandoned`. Returns `false` when the lease was already lost.
+   * Optional: without it, redeem-once records such a failure as `failed` instead.
+   */
+  withdraw?(lease: Lease): Promise<boolean>;
   /** Records `outcome` for abandoned work unless one exists; returns the outcome now recorded. */
   settle(key: string, outcome: string, recordTtlMs: number): Promise<string>;
   /** Resolves when `key` may have changed (completed, released) or after `timeoutMs`, whichever is first. */

@@ -118,6 +118,16 @@ export class MemoryLockStore implements LockStore {
     return true;
   }
 
+  async withdraw(lease: Lease): Promise<boolean> {
+    this.assertOpen();
+    const record = this.claims.get(lease.key);
+    if (record?.outcome || record?.holder?.fence !== lease.fence) return false;
+    clearTimeout(record.expiry);
+    this.claims.delete(lease.key);
+    await lease.release(); // wakes the waiters
+    return true;
+  }
+
   async settle(key: string, outcome: string, recordTtlMs: number): Promise<string> {
     this.assertOpen();
     requirePositiveInteger(recordTtlMs, 'recordTtlMs');

@@ -124,6 +124,15 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `);
 
+// withdraw: KEYS lock, attempt; ARGV owner value, fence, channel, key -> 1 | 0
+const WITHDRAW = new RedisScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`);
+
 // complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key -> 1 | 0
 const COMPLETE = new RedisScript(`
 local current = redis.call('GET', KEYS[2])
@@ -292,6 +301,20 @@ export class RedisLockStore implements LockStore {
       [`${base}:lock`, `${base}:outcome`],
       [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key],
       'complete',
+    );
+    owned.markEnded();
+    return Number(done) === 1;
+  }
+
+  async withdraw(lease: Lease): Promise<boolean> {
+    const owned = lease as RedisLease;
+    if (!owned.ownerValue) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
+    const base = `${this.keyPrefix}claim:{${lease.key}}`;
+    const done = await this.run(
+      WITHDRAW,
+      [`${base}:lock`, `${base}:attempt`],
+      [owned.ownerValue, String(lease.fence), this.channel, lease.key],
+      'withdraw',
     );
     owned.markEnded();
     return Number(done) === 1;

@@ -7,8 +7,12 @@
 import type { CodeHasher } from './code-hasher';
 
 export type RedemptionOutcome =
-  /** Tokens were issued and written to the account's partition. */
-  | { state: 'redeemed'; homeAccountId: string; bindingHash: string; redeemedAt: number }
+  /**
+   * Tokens were issued and written to the account's partition. `refreshRequired`: Entra ID said
+   * the code was redeemed again (AADSTS54005) and may have revoked them, so a duplicate is
+   * answered only through a refresh.
+   */
+  | { state: 'redeemed'; homeAccountId: string; bindingHash: string; redeemedAt: number; refreshRequired?: true }
   /** Entra ID said the code was already redeemed and the cache could not answer. */
   | { state: 'already-redeemed' }
   /** Entra ID said the code expired. */
@@ -34,7 +38,13 @@ export function parseOutcome(text: string | undefined): RedemptionOutcome {
           typeof value.bindingHash === 'string' &&
           typeof value.redeemedAt === 'number'
         ) {
-          return { state: 'redeemed', homeAccountId: value.homeAccountId, bindingHash: value.bindingHash, redeemedAt: value.redeemedAt };
+          return {
+            state: 'redeemed',
+            homeAccountId: value.homeAccountId,
+            bindingHash: value.bindingHash,
+            redeemedAt: value.redeemedAt,
+            ...(value.refreshRequired === true && { refreshRequired: true }),
+          };
         }
         break;
       case 'failed':

@@ -16,12 +16,13 @@ import {
   RedemptionFailedError,
   RedemptionOutcomeUnknownError,
   StoreUnavailableError,
+  TokenEndpointUnavailableError,
 } from '../errors';
 import type { SafeEmitter } from '../events';
 import type { Claim, Lease, LockStore } from '../lock/lock-store';
 import type { CodeHasher } from './code-hasher';
 import type { RedemptionOutcome } from './outcome';
-import { errorCodeOf, isCodeAlreadyRedeemed, isCodeExpired, isOutcomeUnknown } from './server-errors';
+import { errorCodeOf, isCodeAlreadyRedeemed, isCodeExpired, isGrantRefused, isOutcomeUnknown } from './server-errors';
 
 /** Common to redeem events: the code, as a keyed hash. */
 export interface RedeemEvent {
@@ -89,6 +90,8 @@ export interface RedeemOnceSettings {
   /** The lock store cannot be reached: refuse (`'fail-closed'`) or redeem without it (`'fail-open'`). */
   lockStoreFailure: 'fail-closed' | 'fail-open';
   recordTtlMs: number;
+  /** Deadline of the token request, from the moment it is sent; then its outcome is unknown. */
+  tokenRequestTimeoutMs: number;
 }
 
 /** What redeem-once needs from the application. */
@@ -97,12 +100,18 @@ export interface RedeemOnceDeps {
   hasher: CodeHasher;
   events: SafeEmitter<RedeemEvents>;
   settings: RedeemOnceSettings;
-  /** The one real redemption (an MSAL client whose cache is the account's partition). */
-  redeem(): Promise<AuthenticationResult>;
+  /**
+   * The one real redemption (an MSAL client whose cache is the account's partition). It calls
+   * `onSend` when it starts a request that may carry the code (a POST); until then, the code has
+   * provably not left the process.
+   */
+  redeem(onSend: () => void): Promise<AuthenticationResult>;
   /** Tokens for an account from the shared cache; `forceRefresh` after a server-side rejection. */
   silent(homeAccountId: string, forceRefresh: boolean): Promise<AuthenticationResult>;
   /** Removes an account's tokens that the server refused to refresh. */
   purge(homeAccountId: string): Promise<void>;
+  /** Reports a lock-store failure (`store:error` with `operation: 'lock'`), whether thrown or ignored. */
+  lockStoreError(error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored'): void;
   /** How outcomes are written to and read from the lock store (sealed when encryption is on). */
   outcomes: { seal(outcome: RedemptionOutcome): string; open(stored: string): RedemptionOutcome };
   /** The copy of 'redeemed' outcomes kept in the token store (read after an AADSTS54005). */
@@ -118,6 +127,14 @@ interface Flight {
 }
 
 const MAX_POLL_MS = 250;
+
+/** The token request outlived `tokenRequestTimeoutMs` (its outcome is unknown from then on). */
+class TokenRequestTimedOut extends Error {
+  constructor(timeoutMs: number) {
+    super(`the token request got no answer within ${timeoutMs} ms (redeem.tokenRequestTimeoutMs)`);
+    this.name = 'TokenRequestTimedOut';
+  }
+}
 
 export class RedeemOnce {
   private readonly flights = new Map<string, Flight>();
@@ -151,23 +168,39 @@ export class RedeemOnce {
   private async coordinate(codeHash: string, bindingHash: string, deps: RedeemOnceDeps): Promise<AuthenticationResult> {
     const { lockStore, settings } = deps;
     const deadline = Date.now() + settings.waitTimeoutMs;
+    // Set once a claim found someone else at work on the code: from then on, fail-open would
+    // send the code a second time, so a lock-store failure ends in an error.
+    let seenOtherRedeemer = false;
     for (let attempt = 0; ; attempt++) {
       let claim: Claim;
       try {
         claim = await lockStore.claim(codeHash, { leaseMs: settings.leaseMs, recordTtlMs: settings.recordTtlMs });
       } catch (error) {
-        if (settings.lockStoreFailure === 'fail-closed' || !(error instanceof StoreUnavailableError)) throw error;
-        // Fail-open: redeem without cross-process protection. Duplicates in other processes may
-        // then reach Entra ID and are recognised by AADSTS54005.
+        const failOpen = settings.lockStoreFailure === 'fail-open' && error instanceof StoreUnavailableError;
+        if (!failOpen || seenOtherRedeemer) {
+          if (error instanceof MsalDistributedCacheError) deps.lockStoreError(error, 'thrown');
+          if (!failOpen) throw error;
+          throw new StoreUnavailableError(
+            `the lock store stopped answering while another caller was redeeming this code (${codeHash.slice(0, 16)}, a keyed hash), so it is not sent from here (lockStoreFailure: 'fail-open' applies only before anyone else is seen redeeming); retry the request once the lock store is back`,
+            { cause: error },
+          );
+        }
+        // Fail-open, and nobody else seen redeeming: redeem without cross-process protection.
+        // Duplicates in other processes may then reach Entra ID and are recognised by AADSTS54005.
+        deps.lockStoreError(error, 'ignored');
         deps.events.safeEmit('redeem:unlocked', { codeHash });
         return this.redeemAsWinner(undefined, codeHash, bindingHash, deps);
       }
       if (claim.state === 'claimed') return this.redeemAsWinner(claim.lease, codeHash, bindingHash, deps);
+      seenOtherRedeemer = true;
       if (attempt === 1) deps.events.safeEmit('redeem:waited', { codeHash });
       if (claim.state === 'done') return this.answer(deps.outcomes.open(claim.outcome), codeHash, bindingHash, deps, false);
       if (claim.state === 'abandoned') {
         // The redeemer vanished after claiming: whether the code reached Entra ID is unknown.
-        const settled = await lockStore.settle(codeHash, deps.outcomes.seal({ state: 'unknown' }), settings.recordTtlMs);
+        const settled = await lockStore.settle(codeHash, deps.outcomes.seal({ state: 'unknown' }), settings.recordTtlMs).catch((error) => {
+          if (error instanceof MsalDistributedCacheError) deps.lockStoreError(error, 'thrown');
+          throw error;
+        });
         return this.answer(deps.outcomes.open(settled), codeHash, bindingHash, deps, false);
       }
       const remaining = deadline - Date.now();
@@ -193,20 +226,33 @@ export class RedeemOnce {
       () => {
         lease?.extend(settings.leaseMs).then(
           (held) => held || deps.events.safeEmit('lock:lost', { codeHash }),
-          () => undefined,
+          (error: unknown) => deps.lockStoreError(asLockStoreError(error, 'renewing the lease of a redemption'), 'ignored'),
         );
       },
       Math.max(1, Math.floor(settings.leaseMs / 3)),
     );
     keepAlive.unref();
+    // The deadline starts when the code is sent: then, and only then, its outcome can be unknown.
+    let sent = false;
+    let deadline: NodeJS.Timeout | undefined;
+    let timedOut!: (error: TokenRequestTimedOut) => void;
+    const expired = new Promise<never>((_, reject) => (timedOut = reject));
+    const onSend = (): void => {
+      if (sent) return;
+      sent = true;
+      deadline = setTimeout(() => timedOut(new TokenRequestTimedOut(settings.tokenRequestTimeoutMs)), settings.tokenRequestTimeoutMs);
+    };
     let result: AuthenticationResult;
     try {
-      result = await deps.redeem();
+      // A late answer after the deadline still reaches the partition (MSAL writes it), but this
+      // call, its lease renewal and close() no longer wait for it.
+      result = await Promise.race([deps.redeem(onSend), expired]);
     } catch (error) {
+      return this.afterFailedRedemption(error, sent, lease, codeHash, bindingHash, deps);
+    } finally {
       clearInterval(keepAlive);
-      return this.afterFailedRedemption(error, lease, codeHash, bindingHash, deps);
+      clearTimeout(deadline);
     }
-    clearInterval(keepAlive);
     const homeAccountId = result.account?.homeAccountId ?? '';
     const outcome: RedemptionOutcome = { state: 'redeemed', homeAccountId, bindingHash, redeemedAt: Date.now() };
     await this.record(lease, outcome, codeHash, deps);
@@ -217,11 +263,17 @@ export class RedeemOnce {
 
   private async afterFailedRedemption(
     error: unknown,
+    sent: boolean,
     lease: Lease | undefined,
     codeHash: string,
     bindingHash: string,
     deps: RedeemOnceDeps,
   ): Promise<AuthenticationResult> {
+    if (!sent && (await this.withdraw(lease, deps))) throw error; // the code never left: the next attempt may redeem it
+    if (error instanceof TokenRequestTimedOut) {
+      await this.record(lease, { state: 'unknown' }, codeHash, deps);
+      throw this.refuse(deps, codeHash, 'outcome-unknown', error);
+    }
     if (isCodeAlreadyRedeemed(error)) return this.afterServerSaidRedeemed(error, lease, codeHash, bindingHash, deps);
     if (isCodeExpired(error)) {
       await this.record(lease, { state: 'expired' }, codeHash, deps);
@@ -239,7 +291,9 @@ export class RedeemOnce {
   /**
    * AADSTS54005 for our own first attempt: the code was redeemed outside our lock (another
    * deployment, a lost lock record). Entra ID may have revoked the first redemption's tokens
-   * (RFC 6749 §4.1.2), so answer only through a refresh, and purge what the server refuses.
+   * (RFC 6749 §4.1.2), so answer only through a refresh, and purge only what the server refuses:
+   * a refresh that got no answer, or a store that failed, leaves the tokens and the outcome
+   * (marked refresh-required) in place for a retry.
    */
   private async afterServerSaidRedeemed(
     error: unknown,
@@ -256,7 +310,12 @@ export class RedeemOnce {
         deps.events.safeEmit('redeem:answered-from-cache', { codeHash, homeAccountId: mirrored.homeAccountId, afterServerRejection: true });
         return result;
       } catch (refreshError) {
-        await deps.purge(mirrored.homeAccountId).catch(() => undefined);
+        if (isGrantRefused(refreshError)) {
+          await deps.purge(mirrored.homeAccountId).catch(() => undefined);
+        } else if (isRetryable(refreshError)) {
+          await this.record(lease, { ...mirrored, refreshRequired: true }, codeHash, deps);
+          throw this.retryable(refreshError);
+        }
         await this.record(lease, { state: 'already-redeemed' }, codeHash, deps);
         throw this.refuse(deps, codeHash, 'tokens-gone', refreshError);
       }
@@ -277,13 +336,19 @@ export class RedeemOnce {
       case 'redeemed': {
         if (!bindingHash || outcome.bindingHash !== bindingHash)
           throw this.refuse(deps, codeHash, bindingHash ? 'binding-mismatch' : 'no-binding');
+        const refresh = afterServerRejection || outcome.refreshRequired === true;
         let result: AuthenticationResult;
         try {
-          result = await deps.silent(outcome.homeAccountId, afterServerRejection);
+          result = await deps.silent(outcome.homeAccountId, refresh);
         } catch (error) {
+          if (isRetryable(error)) throw this.retryable(error); // nothing is lost: the same duplicate can retry
           throw this.refuse(deps, codeHash, 'tokens-gone', error);
         }
-        deps.events.safeEmit('redeem:answered-from-cache', { codeHash, homeAccountId: outcome.homeAccountId, afterServerRejection });
+        deps.events.safeEmit('redeem:answered-from-cache', {
+          codeHash,
+          homeAccountId: outcome.homeAccountId,
+          afterServerRejection: refresh,
+        });
         return result;
       }
       case 'expired':
@@ -297,11 +362,47 @@ export class RedeemOnce {
     }
   }
 
-  /** Records the outcome; a store failure here is not the caller's failure (the lease then expires). */
+  /**
+   * Records the outcome. A store failure here is not the caller's failure: it is reported as
+   * `store:error`, and duplicates find the claim abandoned once the lease expires.
+   */
   private async record(lease: Lease | undefined, outcome: RedemptionOutcome, codeHash: string, deps: RedeemOnceDeps): Promise<void> {
     if (!lease) return; // redeemed without the lock store (fail-open): nowhere to record
-    const accepted = await deps.lockStore.complete(lease, deps.outcomes.seal(outcome), deps.settings.recordTtlMs).catch(() => true);
+    let accepted: boolean;
+    try {
+      accepted = await deps.lockStore.complete(lease, deps.outcomes.seal(outcome), deps.settings.recordTtlMs);
+    } catch (error) {
+      deps.lockStoreError(asLockStoreError(error, 'recording the outcome of a redemption'), 'ignored');
+      return;
+    }
     if (!accepted) deps.events.safeEmit('lock:lost', { codeHash });
+  }
+
+  /**
+   * Gives the claim back after a failure that provably happened before the code was sent (MSAL's
+   * own checks, discovery): the next attempt, here or on another instance, may redeem the code.
+   * `true` also without a lease (fail-open: nothing to give back). `false` when the lock store
+   * cannot withdraw a claim, the lease was already lost, or the withdrawal failed: the failure is
+   * then recorded as usual (a duplicate sees it; the code is not sent again).
+   */
+  private async withdraw(lease: Lease | undefined, deps: RedeemOnceDeps): Promise<boolean> {
+    if (!lease) return true; // redeemed without the lock store (fail-open): nothing to give back
+    if (!deps.lockStore.withdraw) return false;
+    try {
+      return await deps.lockStore.withdraw(lease);
+    } catch (error) {
+      deps.lockStoreError(asLockStoreError(error, 'giving back the claim of an unsent code'), 'ignored');
+      return false;
+    }
+  }
+
+  /** A failure after which nothing is lost and the same request can be retried as it is. */
+  private retryable(error: unknown): MsalDistributedCacheError {
+    if (error instanceof MsalDistributedCacheError) return error; // the store's own error already says to retry
+    return new TokenEndpointUnavailableError(
+      'Entra ID did not answer the refresh that answers this sign-in (a 5xx, a dropped connection or a timeout); its tokens are kept in the cache; retry the same request later',
+      { cause: error },
+    );
   }
 
   private refuse(
@@ -348,4 +449,16 @@ export class RedeemOnce {
         );
     }
   }
+}
+
+/** A refresh failure that says nothing about the tokens: no answer from Entra ID, or a store that failed. */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError || error instanceof LockTimeoutError) return true;
+  return !isGrantRefused(error) && isOutcomeUnknown(error);
+}
+
+/** A lock-store failure as a typed error, for `store:error`. */
+function asLockStoreError(error: unknown, what: string): MsalDistributedCacheError {
+  if (error instanceof MsalDistributedCacheError) return error;
+  return new StoreUnavailableError(`${what} in the lock store failed; check the lock store's connection`, { cause: error });
 }

@@ -35,6 +35,28 @@ export function isOutcomeUnknown(error: unknown): boolean {
   return error instanceof AuthError && (error.errorCode === 'network_error' || /timeout/i.test(error.errorMessage ?? ''));
 }
 
+/** Sub-errors of `invalid_grant` that ask for the user (consent, MFA, a password change), not a refusal of the token. */
+const INTERACTION_SUB_ERRORS = new Set([
+  'consent_required',
+  'interaction_required',
+  'basic_action',
+  'additional_action',
+  'message_only',
+  'user_password_expired',
+  'ui_not_allowed',
+  'interrupted_user',
+]);
+
+/**
+ * The server refused a refresh grant itself: the refresh token is revoked, expired or unknown
+ * (`invalid_grant`, also with sub-error `bad_token`). Not a refusal: a failure to get an answer
+ * (5xx, network, timeout), a store error, or a request for user interaction (consent, MFA),
+ * after which the cached tokens may still be good.
+ */
+export function isGrantRefused(error: unknown): boolean {
+  return error instanceof AuthError && error.errorCode === 'invalid_grant' && !INTERACTION_SUB_ERRORS.has(error.subError);
+}
+
 /** A short, secret-free name for an error, for outcome records. */
 export function errorCodeOf(error: unknown): string {
   if (error instanceof AuthError) return error.errorCode || error.name;

@@ -45,9 +45,11 @@ export type FakeGrantType = 'authorization_code' | 'refresh_token' | 'client_cre
  * - `http500` / `http503`: an error status with an Entra-style body, the grant untouched;
  * - `drop`: the connection is destroyed before the grant is processed;
  * - `redeemThenDrop`: the grant is processed (a code is consumed, tokens issued) and then the
- *   connection is destroyed: the timeout-after-success that makes apps retry.
+ *   connection is destroyed: the timeout-after-success that makes apps retry;
+ * - `hang`: the request is recorded and never answered, the grant untouched (a token endpoint
+ *   that stopped answering); the connection stays open until {@link FakeEntraId.close}.
  */
-export type FakeFailureKind = 'http500' | 'http503' | 'drop' | 'redeemThenDrop';
+export type FakeFailureKind = 'http500' | 'http503' | 'drop' | 'redeemThenDrop' | 'hang';
 
 /** Options for {@link FakeEntraId.start}. */
 export interface FakeEntraIdOptions {
@@ -82,8 +84,8 @@ export interface TokenRequestRecord {
   clientId: string;
   /** SHA-256 (hex) of the authorization code, for `authorization_code` grants. */
   codeHash?: string;
-  /** HTTP status sent, or `'dropped'`. */
-  outcome: number | 'dropped';
+  /** HTTP status sent, `'dropped'`, or `'unanswered'` (an injected `hang`). */
+  outcome: number | 'dropped' | 'unanswered';
   /** When it arrived: epoch ms on the fake's clock (see {@link FakeEntraId.advanceTime}). */
   at: number;
 }
@@ -186,6 +188,8 @@ export class FakeEntraId extends EventEmitter<{
   private readonly requestCounts = new Map<string, number>();
   private readonly failures: { kind: FakeFailureKind; grantType?: string; remaining: number }[] = [];
   private clockOffsetMs = 0;
+  /** Pending while token answers are held (see {@link FakeEntraId.holdTokenResponses}). */
+  private held: Promise<void> | undefined;
   /** Every token-endpoint request, in arrival order (also emitted as `'token-request'`). */
   readonly tokenRequests: TokenRequestRecord[] = [];
 
@@ -365,6 +369,38 @@ export class FakeEntraId extends EventEmitter<{
     this.failures.push({ kind, remaining: options.count ?? 1, ...(options.grantType !== undefined && { grantType: options.grantType }) });
   }
 
+  /**
+   * Holds every token-endpoint answer until the returned function is called: requests arriving
+   * meanwhile are recorded and emitted (`'token-request'`) at once, and answered (or failed, as
+   * injected) only after the release. For tests that need a redemption in flight while something
+   * else happens (a duplicate waiting, a store paused). Releasing twice is harmless.
+   *
+   * @returns the release function
+   *
+   * @example
+   * ```ts
+   * const entra = await FakeEntraId.start();
+   * await entra.trustInThisProcess();
+   * const msal = new DistributedClientApplication(entra.msalConfig());
+   * const code = entra.mintCode({ redirectUri: 'https://app.test/cb' });
+   * const release = entra.holdTokenResponses();
+   * const first = msal.acquireTokenByCode({ code, redirectUri: 'https://app.test/cb', scopes: ['User.Read'], binding: 'session-1' });
+   * await new Promise((resolve) => entra.once('token-request', resolve)); // the request waits at the fake
+   * // ... pause a store, start a duplicate ...
+   * release();
+   * await first;
+   * ```
+   */
+  holdTokenResponses(): () => void {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    this.held = held;
+    return () => {
+      if (this.held === held) this.held = undefined;
+      release();
+    };
+  }
+
   /** Moves the fake's clock forward (codes and tokens expire against it). */
   advanceTime(ms: number): void {
     this.clockOffsetMs += ms;
@@ -524,10 +560,15 @@ export class FakeEntraId extends EventEmitter<{
     };
     this.tokenRequests.push(record);
     this.emit('token-request', record);
+    if (this.held) await this.held;
     // unref'd: a test that kills the caller mid-request must not be kept alive by this timer
     if (this.tokenLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.tokenLatencyMs).unref());
 
     const failure = this.takeFailure(grantType);
+    if (failure === 'hang') {
+      record.outcome = 'unanswered';
+      return; // close() destroys the connection
+    }
     if (failure === 'drop') {
       record.outcome = 'dropped';
       return void request.socket.destroy();
