@@ -98,6 +98,10 @@ export function explain(error: unknown): Failure {
         reference: code,
         message: 'Microsoft Entra ID did not answer in time; we cannot tell whether the sign-in went through.',
       };
+    case 'ERR_REDEMPTION_RECORD_CORRUPT':
+      return { status: 400, reference: code, message: 'This sign-in link cannot be used. Please sign in again.' };
+    case 'ERR_TOKEN_ENDPOINT_UNAVAILABLE':
+      return { status: 503, reference: code, message: 'Microsoft Entra ID is not answering right now. Please try again in a moment.' };
   }
   const aadsts = /AADSTS\d+/.exec(error instanceof Error ? error.message : '')?.[0];
   if (aadsts) return { status: 400, reference: aadsts, message: 'Microsoft Entra ID refused the sign-in.' };
