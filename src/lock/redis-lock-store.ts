@@ -8,12 +8,15 @@
  * lives outside any Keyv namespace, so `keyv.clear()` cannot delete a lock.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ClosedError, InvalidArgumentError, LockTimeoutError, StoreUnavailableError } from '../errors';
 import { withDeadline } from '../internal/deadline';
 import { shortHash } from '../internal/hash';
 import { untilReady } from '../internal/redis-ready';
 import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
+import { isConnectionReset, notReplicatedError, ReplicaMemory, replicaAcksOption } from './replica-acks';
+import type { ReplicaAcks, ReplicationReport } from './replica-acks';
 import type { ScriptingClient } from '../internal/redis-script';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
@@ -38,6 +41,11 @@ export interface RedisLockClient extends ScriptingClient, ReadyAwareClient {
   on(event: 'ready', listener: () => void): unknown;
   /** Closes the connection at once (only the connections the store opened itself). */
   destroy(): void;
+  /**
+   * Sends a raw command: `WAIT` after a claim (see `replicaAcks`). node-redis: `(args)` on a
+   * client, `(firstKey, isReadonly, args)` on a cluster, which sends it to the key's shard.
+   */
+  sendCommand?(...args: never[]): Promise<unknown>;
 }
 
 /**
@@ -86,19 +94,53 @@ export interface RedisLockStoreOptions {
   commandTimeoutMs?: number;
   /** Longest pause between two polls while waiting (the safety net under pub/sub). @defaultValue 250 */
   maxPollIntervalMs?: number;
+  /**
+   * Replicas that must acknowledge a claim (and an outcome) before it counts, with `WAIT`, within
+   * the call's `commandTimeoutMs`: replication is asynchronous, and a write only the primary had
+   * is gone after a failover, so without this a code claimed just before one could be sent
+   * again. When they do not acknowledge in time the call fails with `StoreUnavailableError`
+   * (so `lockStoreFailure: 'fail-closed'` refuses, and nothing is sent).
+   * - `'auto'`: as many as the primary has (`connected_slaves` in `INFO replication`, read with
+   *   each claim), and never fewer than it was seen with under the same replication ID; none
+   *   when it has none. With Redis Cluster, per shard.
+   * - a number: exactly that many, whatever the primary reports (for example 1 with two replicas,
+   *   to keep working while one is down when the failover promotes the most up-to-date one).
+   * - `0`: no `WAIT` (a failover can lose claims; see docs/redis.md).
+   * @defaultValue 'auto'
+   */
+  replicaAcks?: ReplicaAcks;
 }
 
-// acquire: KEYS lock, fence; ARGV token, leaseMs, fenceTtlMs -> fence or 0
+// Durable writes report the primary's replication (ARGV[#ARGV] == '1'), for replicaAcks 'auto'.
+const REPLICATION = `
+local function replication()
+  if ARGV[#ARGV] ~= '1' then return '', '0' end
+  local info = redis.call('INFO', 'replication')
+  return string.match(info, 'master_replid:(%w+)') or '', string.match(info, 'connected_slaves:(%d+)') or '0'
+end
+`;
+
+// acquire: KEYS lock, fence; ARGV token, leaseMs, fenceTtlMs -> fence or 0. Idempotent: a retry
+// that finds its own token (the reply to the first try was lost with the connection) holds it.
 const ACQUIRE = new RedisScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then return tonumber(string.sub(held, #ARGV[1] + 2)) end
+if held then return 0 end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 return fence
 `);
 
-// claim: KEYS lock, attempt, outcome, fence; ARGV token, leaseMs, recordTtlMs
-const CLAIM = new RedisScript(`
+// claim: KEYS lock, attempt, outcome, fence; ARGV token, leaseMs, recordTtlMs, report
+// -> {state, fence or outcome, replid, replicas}. Idempotent: a retry that finds its own token
+// holds the claim (and writes, so that a WAIT on a new connection covers the claim too).
+const CLAIM = new RedisScript(`${REPLICATION}
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'claimed', string.sub(held, #ARGV[1] + 2), replication()}
+end
 local outcome = redis.call('GET', KEYS[3])
 if outcome then return {'done', outcome} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'busy'} end
@@ -107,7 +149,16 @@ local fence = redis.call('INCR', KEYS[4])
 redis.call('PEXPIRE', KEYS[4], ARGV[3] * 2)
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
-return {'claimed', tostring(fence)}
+return {'claimed', tostring(fence), replication()}
+`);
+
+// unclaim: KEYS lock, attempt; ARGV owner value, channel, key: a claim that was not made durable
+// (the replicas did not acknowledge it) is withdrawn, so that it does not block the code.
+const UNCLAIM = new RedisScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 `);
 
 // extend: KEYS lock; ARGV owner value, leaseMs -> 1 | 0
@@ -124,17 +175,22 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `);
 
-// complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key -> 1 | 0
-const COMPLETE = new RedisScript(`
+// complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key, report
+// -> {1 | 0, replid, replicas}. Idempotent: a retry that finds its own outcome recorded succeeds.
+const COMPLETE = new RedisScript(`${REPLICATION}
 local current = redis.call('GET', KEYS[2])
+if current == ARGV[2] .. ':' .. ARGV[3] then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return {1, replication()}
+end
 if current then
   local currentFence = tonumber(string.match(current, '^(%d+):'))
-  if currentFence and currentFence >= tonumber(ARGV[2]) then return 0 end
+  if currentFence and currentFence >= tonumber(ARGV[2]) then return {0, replication()} end
 end
 redis.call('SET', KEYS[2], ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1
+return {1, replication()}
 `);
 
 // settle: KEYS outcome, fence; ARGV outcome, recordTtlMs, channel, key -> the stored outcome
@@ -179,6 +235,7 @@ export class RedisLockStore implements LockStore {
   private readonly keyPrefix: string;
   private readonly commandTimeoutMs: number;
   private readonly maxPollIntervalMs: number;
+  private readonly replicas: ReplicaMemory;
   private readonly channel: string;
   private readonly url: string | undefined;
   private readonly clientOptions: RedisConnectionOptions = {};
@@ -227,6 +284,7 @@ export class RedisLockStore implements LockStore {
     this.keyPrefix = options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128);
     this.commandTimeoutMs = optionalPositiveInteger(options.commandTimeoutMs, 'options.commandTimeoutMs', 2000);
     this.maxPollIntervalMs = optionalPositiveInteger(options.maxPollIntervalMs, 'options.maxPollIntervalMs', 250);
+    this.replicas = new ReplicaMemory(replicaAcksOption(options.replicaAcks));
     this.channel = `${this.keyPrefix}lock-changes`;
   }
 
@@ -262,11 +320,22 @@ export class RedisLockStore implements LockStore {
     const recordTtlMs = requirePositiveInteger(options.recordTtlMs, 'options.recordTtlMs');
     const base = `${this.keyPrefix}claim:{${key}}`;
     const token = randomBytes(12).toString('base64url');
+    // Durable before it counts: the code leaves the process only once the replicas have the claim.
     const reply = (await this.run(
       CLAIM,
       [`${base}:lock`, `${base}:attempt`, `${base}:outcome`, `${base}:fence`],
-      [token, String(leaseMs), String(recordTtlMs)],
+      [token, String(leaseMs), String(recordTtlMs), this.reportFlag],
       'claim',
+      (claimed: string[]) =>
+        claimed[0] === 'claimed'
+          ? {
+              key: `${base}:lock`,
+              ttlMs: leaseMs,
+              report: replicationReport(claimed, 2),
+              withdraw: (client: RedisLockClient) =>
+                UNCLAIM.run(client, [`${base}:lock`, `${base}:attempt`], [`${token}:${claimed[1]}`, this.channel, key]),
+            }
+          : undefined,
     )) as string[];
     switch (reply[0]) {
       case 'done':
@@ -287,14 +356,17 @@ export class RedisLockStore implements LockStore {
     const owned = lease as RedisLease;
     if (!owned.ownerValue) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
     const base = `${this.keyPrefix}claim:{${lease.key}}`;
-    const done = await this.run(
+    // Durable too, where it matters for duplicates: a lost outcome leaves them an abandoned claim.
+    const reply = (await this.run(
       COMPLETE,
       [`${base}:lock`, `${base}:outcome`],
-      [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key],
+      [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key, this.reportFlag],
       'complete',
-    );
+      (recorded: unknown[]) =>
+        Number(recorded[0]) === 1 ? { key: `${base}:outcome`, ttlMs: recordTtlMs, report: replicationReport(recorded, 1) } : undefined,
+    )) as unknown[];
     owned.markEnded();
-    return Number(done) === 1;
+    return Number(reply[0]) === 1;
   }
 
   async settle(key: string, outcome: string, recordTtlMs: number): Promise<string> {
@@ -387,20 +459,84 @@ export class RedisLockStore implements LockStore {
     };
   }
 
+  /** The last argument of the durable scripts: whether they report the primary's replicas. */
+  private get reportFlag(): string {
+    return this.replicas.reports ? '1' : '0';
+  }
+
   /**
    * One deadline per call, `commandTimeoutMs` from its start: connecting, waiting for a ready
-   * client and the command itself share it, so a call never takes longer whatever step is slow.
+   * client, the command and the replicas' acknowledgement share it, so a call never takes longer
+   * whatever step is slow. A connection that resets is not the end: every script is idempotent
+   * (a retry finds its own token or outcome), so the call is sent again while time is left.
    */
-  private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
+  private async run<T>(
+    script: RedisScript,
+    keys: string[],
+    args: string[],
+    operation: string,
+    durable?: (reply: T) => DurableRecord | undefined,
+  ): Promise<T> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const deadlineAt = Date.now() + this.commandTimeoutMs;
-    const client = await this.readyClient(deadlineAt);
-    return withDeadline(
-      script.run(client, keys, args, () => Date.now() < deadlineAt),
-      this.remainingMs(deadlineAt),
-      `Redis ${operation}`,
-      this.commandTimeoutMs,
-    );
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await this.readyClient(deadlineAt);
+        return await withDeadline(
+          this.send(client, script, keys, args, operation, deadlineAt, durable),
+          this.remainingMs(deadlineAt),
+          `Redis ${operation}`,
+          this.commandTimeoutMs,
+        );
+      } catch (error) {
+        if (this.closed || !isConnectionReset(error) || Date.now() >= deadlineAt) throw error;
+        // The reconnect is under way (readyClient waits for it); a short pause keeps a client
+        // that keeps failing from being hammered.
+        await delay(Math.min(this.remainingMs(deadlineAt), 5 * 2 ** Math.min(attempt, 6)), undefined, { ref: false });
+      }
+    }
+  }
+
+  private async send<T>(
+    client: RedisLockClient,
+    script: RedisScript,
+    keys: string[],
+    args: string[],
+    operation: string,
+    deadlineAt: number,
+    durable: ((reply: T) => DurableRecord | undefined) | undefined,
+  ): Promise<T> {
+    const reply = (await script.run(client, keys, args, () => Date.now() < deadlineAt)) as T;
+    const record = durable?.(reply);
+    if (record) await this.replicated(client, record, operation, deadlineAt);
+    return reply;
+  }
+
+  /**
+   * Waits for the replicas to acknowledge `record` (`WAIT`, on the connection that wrote it).
+   * The record is rewritten (PEXPIRE) in the same pipeline as the WAIT: WAIT counts this
+   * connection's writes, so the rewrite makes it cover the record even when the connection is
+   * new since the script ran, and a reset between the two fails both. A record already gone (a
+   * failover since) fails the call like a record the replicas did not acknowledge.
+   */
+  private async replicated(client: RedisLockClient, record: DurableRecord, operation: string, deadlineAt: number): Promise<void> {
+    const required = this.replicas.required(record.report);
+    if (required === 0 || !client.sendCommand) return;
+    const command = (args: string[]): Promise<unknown> => {
+      const send = client.sendCommand as unknown as (...params: unknown[]) => Promise<unknown>;
+      // A cluster routes by the key: the WAIT goes to the shard (the connection) that has the record.
+      return Array.isArray(client.masters) ? send.call(client, record.key, false, args) : send.call(client, args);
+    };
+    const waitMs = Math.max(1, deadlineAt - Date.now() - 20); // its answer arrives before the call's deadline
+    const [present, acknowledged] = await Promise.all([
+      command(['PEXPIRE', record.key, String(record.ttlMs)]),
+      command(['WAIT', String(required), String(waitMs)]),
+    ]);
+    const replicas = Number(present) === 1 ? Number(acknowledged) : 0;
+    if (replicas >= required) return;
+    // Not durable: withdraw the claim (best effort) so that it does not hold the code until its lease expires.
+    record.withdraw?.(client).catch(() => undefined);
+    throw notReplicatedError(operation, replicas, required, this.commandTimeoutMs);
   }
 
   /** What is left of a call's deadline; at least 1 ms, so that a late step still fails by the timer. */
@@ -510,6 +646,23 @@ export class RedisLockStore implements LockStore {
     })();
     return this.subscriber;
   }
+}
+
+/** A record that must survive a failover before the call succeeds. */
+interface DurableRecord {
+  /** Its key (the WAIT goes to the shard that has it). */
+  key: string;
+  /** Its expiry, set again by the rewrite that makes WAIT cover it. */
+  ttlMs: number;
+  /** The primary's replicas, as the script saw them. */
+  report: ReplicationReport;
+  /** Takes it back when the replicas did not acknowledge it. */
+  withdraw?(client: RedisLockClient): Promise<unknown>;
+}
+
+/** The replication part of a durable script's reply, from `index` on. */
+function replicationReport(reply: unknown[], index: number): ReplicationReport {
+  return { replid: String(reply[index] ?? ''), connectedReplicas: Number(reply[index + 1] ?? 0) };
 }
 
 interface RedisLease extends Lease {
