@@ -527,7 +527,10 @@ export class RedisLockStore implements LockStore {
       // A cluster routes by the key: the WAIT goes to the shard (the connection) that has the record.
       return Array.isArray(client.masters) ? send.call(client, record.key, false, args) : send.call(client, args);
     };
-    const waitMs = Math.max(1, deadlineAt - Date.now() - 20); // its answer arrives before the call's deadline
+    // Its answer arrives before the call's deadline: Redis times blocked commands out on its
+    // event loop (up to 100 ms late at the default hz 10).
+    const remainingMs = deadlineAt - Date.now();
+    const waitMs = Math.max(1, remainingMs - Math.min(200, Math.floor(remainingMs / 4)));
     const [present, acknowledged] = await Promise.all([
       command(['PEXPIRE', record.key, String(record.ttlMs)]),
       command(['WAIT', String(required), String(waitMs)]),

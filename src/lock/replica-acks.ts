@@ -63,11 +63,12 @@ export function notReplicatedError(operation: string, acknowledged: number, requ
 /** A connection that reset or was not connected: the command may be sent again on the next one. */
 export function isConnectionReset(error: unknown): boolean {
   const cause = error instanceof StoreUnavailableError && error.cause !== undefined ? error.cause : error;
-  if (!(cause instanceof Error)) return false;
-  const code = (cause as NodeJS.ErrnoException).code;
+  // Not `instanceof Error`: socket errors may come from another realm (a test sandbox, a worker).
+  if (typeof cause !== 'object' || cause === null) return false;
+  const { code, message } = cause as { code?: unknown; message?: unknown };
   return (
-    ['SocketClosedUnexpectedlyError', 'ClientOfflineError'].includes(cause.constructor.name) ||
-    (code !== undefined && ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code)) ||
-    /Socket closed unexpectedly|client is offline|read ECONNRESET/.test(cause.message)
+    ['SocketClosedUnexpectedlyError', 'ClientOfflineError'].includes(cause.constructor?.name) ||
+    (typeof code === 'string' && ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code)) ||
+    /Socket closed unexpectedly|client is offline|ECONNRESET|EPIPE/.test(String(message))
   );
 }

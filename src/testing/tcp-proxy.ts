@@ -30,7 +30,8 @@ interface Pipe {
  */
 export class TcpProxy {
   private readonly pipes = new Set<Pipe>();
-  private paused = false;
+  private paused: 'both' | 'replies' | undefined;
+  private readonly onHeld = new Set<(direction: 'requests' | 'replies') => void>();
 
   private constructor(
     private readonly server: Server,
@@ -82,14 +83,30 @@ export class TcpProxy {
     for (const pipe of [...this.pipes]) this.drop(pipe);
   }
 
-  /** Holds every byte in both directions (open and new connections) until {@link resume}. */
-  pause(): void {
-    this.paused = true;
+  /**
+   * Holds bytes (open and new connections) until {@link resume}: in both directions, or only the
+   * server's replies (requests reach the server and run; their answers are held, as when a
+   * connection dies after the server did the work).
+   */
+  pause(direction: 'both' | 'replies' = 'both'): void {
+    this.paused = direction;
+  }
+
+  /** Resolves when bytes in `direction` are held next (after {@link pause}). */
+  whenHolding(direction: 'requests' | 'replies'): Promise<void> {
+    return new Promise((resolve) => {
+      const listener = (held: 'requests' | 'replies'): void => {
+        if (held !== direction) return;
+        this.onHeld.delete(listener);
+        resolve();
+      };
+      this.onHeld.add(listener);
+    });
   }
 
   /** Delivers what was held, in order, and forwards again. */
   resume(): void {
-    this.paused = false;
+    this.paused = undefined;
     for (const pipe of this.pipes) {
       for (const chunk of pipe.held.toServer.splice(0)) pipe.server.write(chunk);
       for (const chunk of pipe.held.toClient.splice(0)) pipe.client.write(chunk);
@@ -106,8 +123,16 @@ export class TcpProxy {
     const server = connect({ host: '127.0.0.1', port: this.target });
     const pipe: Pipe = { client, server, held: { toServer: [], toClient: [] } };
     this.pipes.add(pipe);
-    client.on('data', (chunk: Buffer) => (this.paused ? pipe.held.toServer.push(chunk) : server.write(chunk)));
-    server.on('data', (chunk: Buffer) => (this.paused ? pipe.held.toClient.push(chunk) : client.write(chunk)));
+    client.on('data', (chunk: Buffer) => {
+      if (this.paused !== 'both') return server.write(chunk);
+      pipe.held.toServer.push(chunk);
+      for (const listener of [...this.onHeld]) listener('requests');
+    });
+    server.on('data', (chunk: Buffer) => {
+      if (this.paused === undefined) return client.write(chunk);
+      pipe.held.toClient.push(chunk);
+      for (const listener of [...this.onHeld]) listener('replies');
+    });
     // Either side ending or failing ends both: the other side sees a reset connection.
     for (const socket of [client, server]) {
       socket.on('error', () => this.drop(pipe));
