@@ -79,4 +79,38 @@ describe('a Redis failover with unreplicated writes, 4 processes', () => {
       expect(result).toMatchObject({ status: 'fulfilled', value: { homeAccountId: entra.homeAccountIdOf(signIn.user) } });
     }
   });
+
+  it('the storm through the failover: codes claimed with the replica in sync, the primary killed while they are at the token endpoint, 180 duplicates around and after the switch: exactly 1 token call per code, every callback answered', async () => {
+    const signIns = await Promise.all(Array.from({ length: CODES }, () => newPkceSignIn(entra, redirectUri)));
+    const codes = new Set(signIns.map(({ code }) => code));
+    let atTokenEndpoint = 0;
+    const allSent = new Promise<void>((resolve) =>
+      entra.on('token-request', () => {
+        if (++atTokenEndpoint === CODES) resolve();
+      }),
+    );
+    entra.tokenLatencyMs = 500;
+    const around = storm(signIns, 4);
+    await allSent; // every code claimed (durably) and at the token endpoint
+    pair.cutReplication(); // what the old primary writes from now on is lost
+    await pair.failover();
+    const after = storm(signIns, 5);
+    const results = [...(await around), ...(await after)];
+
+    for (const code of codes) expect(entra.tokenCallCount({ code })).toBe(1);
+    expect(results).toHaveLength(CODES * 9);
+    for (const { signIn, result } of results) {
+      if (result.status === 'fulfilled') expect(result.value!.homeAccountId).toBe(entra.homeAccountIdOf(signIn.user));
+      else expect(result.reason).toMatchObject({ code: expect.stringMatching(/^ERR_/) });
+    }
+  });
+
+  it('a replica that never acknowledges: every callback refused with ERR_STORE_UNAVAILABLE (fail-closed), no code sent', async () => {
+    const signIns = await Promise.all(Array.from({ length: 5 }, () => newPkceSignIn(entra, redirectUri)));
+    const callsBefore = entra.tokenCallCount({ grantType: 'authorization_code' });
+    pair.cutReplication();
+    const results = await storm(signIns, 4);
+    for (const { result } of results) expect(result).toMatchObject({ status: 'rejected', reason: { code: 'ERR_STORE_UNAVAILABLE' } });
+    expect(entra.tokenCallCount({ grantType: 'authorization_code' })).toBe(callsBefore);
+  });
 });

@@ -236,6 +236,8 @@ export class RedisLockStore implements LockStore {
   private readonly commandTimeoutMs: number;
   private readonly maxPollIntervalMs: number;
   private readonly replicas: ReplicaMemory;
+  /** The last WAIT sent, and whether the replicas acknowledged it. */
+  private lastWait: { done: boolean; acknowledged: Promise<boolean> } = { done: true, acknowledged: Promise.resolve(true) };
   private readonly channel: string;
   private readonly url: string | undefined;
   private readonly clientOptions: RedisConnectionOptions = {};
@@ -513,15 +515,44 @@ export class RedisLockStore implements LockStore {
   }
 
   /**
-   * Waits for the replicas to acknowledge `record` (`WAIT`, on the connection that wrote it).
-   * The record is rewritten (PEXPIRE) in the same pipeline as the WAIT: WAIT counts this
-   * connection's writes, so the rewrite makes it cover the record even when the connection is
-   * new since the script ran, and a reset between the two fails both. A record already gone (a
-   * failover since) fails the call like a record the replicas did not acknowledge.
+   * Waits for the replicas to acknowledge `record` within the call's deadline.
+   *
+   * @throws StoreUnavailableError when fewer than required acknowledge it in time (it is withdrawn)
    */
   private async replicated(client: RedisLockClient, record: DurableRecord, operation: string, deadlineAt: number): Promise<void> {
     const required = this.replicas.required(record.report);
     if (required === 0 || !client.sendCommand) return;
+    // One WAIT at a time: a WAIT blocks the connection until it returns, so WAITs sent together
+    // would each block it in turn for their whole timeout while the replicas lag. Behind a WAIT
+    // the replicas did not answer in time, the others fail at once.
+    const previous = this.lastWait;
+    let settle: (acknowledged: boolean) => void = () => undefined;
+    this.lastWait = { done: false, acknowledged: new Promise((resolve) => (settle = resolve)) };
+    const current = this.lastWait;
+    let replicas = 0;
+    try {
+      const queued = !previous.done;
+      if (!queued || (await previous.acknowledged)) {
+        if (Date.now() < deadlineAt) replicas = await this.waitForReplicas(client, record, required, deadlineAt);
+      }
+    } finally {
+      current.done = true;
+      settle(replicas >= required);
+    }
+    if (replicas >= required && Date.now() < deadlineAt) return;
+    // Not durable (or too late for the caller): withdraw the claim (best effort) so that it does
+    // not hold the code until its lease expires and then look abandoned.
+    record.withdraw?.(client).catch(() => undefined);
+    throw notReplicatedError(operation, replicas, required, this.commandTimeoutMs);
+  }
+
+  /**
+   * `WAIT` on the connection that wrote `record`, after rewriting it (PEXPIRE) in the same
+   * pipeline: WAIT counts this connection's writes, so the rewrite makes it cover the record even
+   * when the connection is new since the script ran, and a reset between the two fails both. A
+   * record already gone (a failover since) counts as acknowledged by none.
+   */
+  private async waitForReplicas(client: RedisLockClient, record: DurableRecord, required: number, deadlineAt: number): Promise<number> {
     const command = (args: string[]): Promise<unknown> => {
       const send = client.sendCommand as unknown as (...params: unknown[]) => Promise<unknown>;
       // A cluster routes by the key: the WAIT goes to the shard (the connection) that has the record.
@@ -535,11 +566,7 @@ export class RedisLockStore implements LockStore {
       command(['PEXPIRE', record.key, String(record.ttlMs)]),
       command(['WAIT', String(required), String(waitMs)]),
     ]);
-    const replicas = Number(present) === 1 ? Number(acknowledged) : 0;
-    if (replicas >= required) return;
-    // Not durable: withdraw the claim (best effort) so that it does not hold the code until its lease expires.
-    record.withdraw?.(client).catch(() => undefined);
-    throw notReplicatedError(operation, replicas, required, this.commandTimeoutMs);
+    return Number(present) === 1 ? Number(acknowledged) : 0;
   }
 
   /** What is left of a call's deadline; at least 1 ms, so that a late step still fails by the timer. */
