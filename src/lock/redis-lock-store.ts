@@ -236,8 +236,9 @@ export class RedisLockStore implements LockStore {
   private readonly commandTimeoutMs: number;
   private readonly maxPollIntervalMs: number;
   private readonly replicas: ReplicaMemory;
-  /** The last WAIT sent, and whether the replicas acknowledged it. */
-  private lastWait: { done: boolean; acknowledged: Promise<boolean> } = { done: true, acknowledged: Promise.resolve(true) };
+  /** Durable writes waiting for the next WAIT, while one is in flight. */
+  private readonly nextBatch: BatchedWrite[] = [];
+  private waitInFlight = false;
   private readonly channel: string;
   private readonly url: string | undefined;
   private readonly clientOptions: RedisConnectionOptions = {};
@@ -522,23 +523,10 @@ export class RedisLockStore implements LockStore {
   private async replicated(client: RedisLockClient, record: DurableRecord, operation: string, deadlineAt: number): Promise<void> {
     const required = this.replicas.required(record.report);
     if (required === 0 || !client.sendCommand) return;
-    // One WAIT at a time: a WAIT blocks the connection until it returns, so WAITs sent together
-    // would each block it in turn for their whole timeout while the replicas lag. Behind a WAIT
-    // the replicas did not answer in time, the others fail at once.
-    const previous = this.lastWait;
-    let settle: (acknowledged: boolean) => void = () => undefined;
-    this.lastWait = { done: false, acknowledged: new Promise((resolve) => (settle = resolve)) };
-    const current = this.lastWait;
-    let replicas = 0;
-    try {
-      const queued = !previous.done;
-      if (!queued || (await previous.acknowledged)) {
-        if (Date.now() < deadlineAt) replicas = await this.waitForReplicas(client, record, required, deadlineAt);
-      }
-    } finally {
-      current.done = true;
-      settle(replicas >= required);
-    }
+    const replicas = await new Promise<number>((resolve, reject) => {
+      this.nextBatch.push({ client, record, required, deadlineAt, resolve, reject });
+      if (!this.waitInFlight) void this.sendBatch(false);
+    });
     if (replicas >= required && Date.now() < deadlineAt) return;
     // Not durable (or too late for the caller): withdraw the claim (best effort) so that it does
     // not hold the code until its lease expires and then look abandoned.
@@ -547,26 +535,69 @@ export class RedisLockStore implements LockStore {
   }
 
   /**
-   * `WAIT` on the connection that wrote `record`, after rewriting it (PEXPIRE) in the same
-   * pipeline: WAIT counts this connection's writes, so the rewrite makes it cover the record even
-   * when the connection is new since the script ran, and a reset between the two fails both. A
-   * record already gone (a failover since) counts as acknowledged by none.
+   * One WAIT at a time, for every durable write made meanwhile: a WAIT blocks its connection
+   * until it returns, so WAITs sent one per call would block it in turn, each for its whole
+   * timeout, while the replicas lag. The writes that queued behind a WAIT the replicas did not
+   * answer in time fail at once.
    */
-  private async waitForReplicas(client: RedisLockClient, record: DurableRecord, required: number, deadlineAt: number): Promise<number> {
-    const command = (args: string[]): Promise<unknown> => {
+  private async sendBatch(afterMiss: boolean): Promise<void> {
+    const batch = this.nextBatch.splice(0);
+    if (batch.length === 0) {
+      this.waitInFlight = false;
+      return;
+    }
+    this.waitInFlight = true;
+    let missed = false;
+    if (afterMiss) {
+      for (const waiter of batch) waiter.resolve(0);
+    } else {
+      const counts = await this.waitForReplicas(batch).catch((error: unknown) => {
+        for (const waiter of batch) waiter.reject(error); // a reset: each call retries while its deadline allows
+        return undefined;
+      });
+      batch.forEach((waiter, index) => {
+        if (!counts) return;
+        if (counts[index]! < waiter.required) missed = true;
+        waiter.resolve(counts[index]!);
+      });
+    }
+    await this.sendBatch(missed);
+  }
+
+  /**
+   * `WAIT` on the connection that wrote the records, after rewriting each (PEXPIRE) in the same
+   * pipeline: WAIT counts this connection's writes, so the rewrites make it cover the records even
+   * when the connection is new since the scripts ran, and a reset in between fails them all. A
+   * record already gone (a failover since) counts as acknowledged by none. A cluster gets a WAIT
+   * per record, on its shard's connection.
+   */
+  private async waitForReplicas(batch: BatchedWrite[]): Promise<number[]> {
+    const command = (client: RedisLockClient, key: string, args: string[]): Promise<unknown> => {
       const send = client.sendCommand as unknown as (...params: unknown[]) => Promise<unknown>;
-      // A cluster routes by the key: the WAIT goes to the shard (the connection) that has the record.
-      return Array.isArray(client.masters) ? send.call(client, record.key, false, args) : send.call(client, args);
+      return Array.isArray(client.masters) ? send.call(client, key, false, args) : send.call(client, args);
     };
-    // Its answer arrives before the call's deadline: Redis times blocked commands out on its
-    // event loop (up to 100 ms late at the default hz 10).
-    const remainingMs = deadlineAt - Date.now();
-    const waitMs = Math.max(1, remainingMs - Math.min(200, Math.floor(remainingMs / 4)));
-    const [present, acknowledged] = await Promise.all([
-      command(['PEXPIRE', record.key, String(record.ttlMs)]),
-      command(['WAIT', String(required), String(waitMs)]),
-    ]);
-    return Number(present) === 1 ? Number(acknowledged) : 0;
+    // Its answer arrives before the deadlines: Redis times blocked commands out on its event loop
+    // (up to 100 ms late at the default hz 10).
+    const remainingMs = Math.min(...batch.map((waiter) => waiter.deadlineAt)) - Date.now();
+    const waitMs = String(Math.max(1, remainingMs - Math.min(200, Math.floor(remainingMs / 4))));
+    const rewrite = (waiter: BatchedWrite): Promise<unknown> =>
+      command(waiter.client, waiter.record.key, ['PEXPIRE', waiter.record.key, String(waiter.record.ttlMs)]);
+    const client = batch[0]!.client;
+    if (Array.isArray(client.masters)) {
+      return Promise.all(
+        batch.map(async (waiter) => {
+          const [present, acknowledged] = await Promise.all([
+            rewrite(waiter),
+            command(waiter.client, waiter.record.key, ['WAIT', String(waiter.required), waitMs]),
+          ]);
+          return Number(present) === 1 ? Number(acknowledged) : 0;
+        }),
+      );
+    }
+    const required = Math.max(...batch.map((waiter) => waiter.required));
+    const present = batch.map(rewrite);
+    const acknowledged = Number(await command(client, '', ['WAIT', String(required), waitMs]));
+    return (await Promise.all(present)).map((reply) => (Number(reply) === 1 ? acknowledged : 0));
   }
 
   /** What is left of a call's deadline; at least 1 ms, so that a late step still fails by the timer. */
@@ -688,6 +719,16 @@ interface DurableRecord {
   report: ReplicationReport;
   /** Takes it back when the replicas did not acknowledge it. */
   withdraw?(client: RedisLockClient): Promise<unknown>;
+}
+
+/** A durable write waiting for the replicas. */
+interface BatchedWrite {
+  client: RedisLockClient;
+  record: DurableRecord;
+  required: number;
+  deadlineAt: number;
+  resolve(acknowledged: number): void;
+  reject(error: unknown): void;
 }
 
 /** The replication part of a durable script's reply, from `index` on. */

@@ -123,6 +123,9 @@ export class TcpProxy {
     const server = connect({ host: '127.0.0.1', port: this.target });
     const pipe: Pipe = { client, server, held: { toServer: [], toClient: [] } };
     this.pipes.add(pipe);
+    // No Nagle delay, as Redis and its clients set: small replies (a replica's ACK) pass at once.
+    client.setNoDelay(true);
+    server.setNoDelay(true);
     client.on('data', (chunk: Buffer) => {
       if (this.paused !== 'both') return server.write(chunk);
       pipe.held.toServer.push(chunk);
