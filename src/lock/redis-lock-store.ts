@@ -16,7 +16,7 @@ import { untilReady } from '../internal/redis-ready';
 import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
 import { isConnectionReset, notReplicatedError, ReplicaMemory, replicaAcksOption } from './replica-acks';
-import type { ReplicaAcks, ReplicationReport } from './replica-acks';
+import type { ReplicationReport } from './replica-acks';
 import type { ScriptingClient } from '../internal/redis-script';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
@@ -108,7 +108,7 @@ export interface RedisLockStoreOptions {
    * - `0`: no `WAIT` (a failover can lose claims; see docs/redis.md).
    * @defaultValue 'auto'
    */
-  replicaAcks?: ReplicaAcks;
+  replicaAcks?: 'auto' | number;
 }
 
 // Durable writes report the primary's replication (ARGV[#ARGV] == '1'), for replicaAcks 'auto'.

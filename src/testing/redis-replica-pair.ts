@@ -37,9 +37,20 @@ export class RedisReplicaPair {
   static async start(): Promise<RedisReplicaPair> {
     const primary = await RedisServer.start();
     const link = await TcpProxy.start({ targetPort: primary.port });
-    // Diskless sync without the default 5 s delay: the replica is in sync at once.
+    // Diskless sync without the default 5 s delay, loaded straight from the socket: the replica is
+    // in sync at once and writes no dump.rdb to the working directory.
     const replica = await RedisServer.start({
-      args: ['--replicaof', '127.0.0.1', String(link.port), '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'],
+      args: [
+        '--replicaof',
+        '127.0.0.1',
+        String(link.port),
+        '--repl-diskless-sync',
+        'yes',
+        '--repl-diskless-sync-delay',
+        '0',
+        '--repl-diskless-load',
+        'on-empty-db',
+      ],
     });
     const endpoint = await TcpProxy.start({ targetPort: primary.port });
     const pair = new RedisReplicaPair(primary, replica, endpoint, link);

@@ -19,6 +19,8 @@ interface Pipe {
  *
  * @example
  * ```ts
+ * const primary = await RedisServer.start();
+ * const replica = await RedisServer.start();
  * const proxy = await TcpProxy.start({ targetPort: primary.port });
  * const lockStore = new RedisLockStore({ url: proxy.url });
  * proxy.pause();            // nothing passes, connections stay open
