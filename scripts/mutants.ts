@@ -41,8 +41,14 @@ function scratchCopy(): string {
   return scratch;
 }
 
-/** Applies the mutation, runs its tests, restores the file: `true` when a test failed (killed). */
-function run(scratch: string, mutation: Mutation): { killed: boolean; seconds: number; output: string } {
+type Result = 'killed' | 'SURVIVED' | 'BROKEN';
+
+/**
+ * Applies the mutation, runs its tests, restores the file. Killed: a test failed (`by` names the
+ * first). Broken: a suite did not even run (the replacement does not compile, say), which proves
+ * nothing about the tests. Survived: every selected test passed, or none was selected.
+ */
+function run(scratch: string, mutation: Mutation): { result: Result; by: string; seconds: number; output: string } {
   const path = join(scratch, mutation.file);
   const original = readFileSync(path, 'utf8');
   writeFileSync(
@@ -55,9 +61,12 @@ function run(scratch: string, mutation: Mutation): { killed: boolean; seconds: n
     if (mutation.testNamePattern) args.push('-t', mutation.testNamePattern);
     const jest = spawnSync('npx', args, { cwd: scratch, env: { ...process.env, CI: 'true' }, encoding: 'utf8' });
     const output = `${jest.stdout}${jest.stderr}`;
-    // A run that selected no test proves nothing: count it as survived.
-    const ranTests = /Tests:\s+.*\d+ (passed|failed)/.test(output);
-    return { killed: ranTests && jest.status !== 0, seconds: (Date.now() - started) / 1000, output };
+    const seconds = (Date.now() - started) / 1000;
+    if (output.includes('Test suite failed to run')) return { result: 'BROKEN', by: '', seconds, output };
+    const failed = /Tests:\s+\d+ failed/.test(output) && jest.status !== 0;
+    // The first failing test's title: jest prints "● <describe> › <test>" for each failure.
+    const by = /^\s*● (.+)$/m.exec(output)?.[1]?.split(' › ').pop()?.trim() ?? '';
+    return { result: failed ? 'killed' : 'SURVIVED', by, seconds, output };
   } finally {
     writeFileSync(path, original);
   }
@@ -69,28 +78,29 @@ function main(): void {
   const scratch = scratchCopy();
   const started = Date.now();
   const rows: string[][] = [];
-  let survivors = 0;
+  let failures = 0;
   try {
     for (const mutation of selected) {
-      const result = run(scratch, mutation);
-      if (!result.killed) {
-        survivors++;
-        console.log(`SURVIVED ${mutation.id}: ${mutation.description}\n${result.output.slice(-3000)}`);
+      const { result, by, seconds, output } = run(scratch, mutation);
+      if (result !== 'killed') {
+        failures++;
+        console.log(`${result} ${mutation.id}: ${mutation.description}\n${output.slice(-3000)}`);
       }
-      console.log(`${result.killed ? 'killed  ' : 'SURVIVED'} ${mutation.id} (${result.seconds.toFixed(1)} s)`);
-      rows.push([mutation.id, mutation.guarantee, result.killed ? 'killed' : 'SURVIVED', result.seconds.toFixed(1)]);
+      console.log(`${result.padEnd(8)} ${mutation.id} (${seconds.toFixed(1)} s)`);
+      const title = by.length > 70 ? `${by.slice(0, 67)}...` : by;
+      rows.push([mutation.id, mutation.guarantee, result, seconds.toFixed(1), title]);
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  const header = ['id', 'guarantee', 'result', 'seconds'];
+  const header = ['id', 'guarantee', 'result', 'seconds', 'killed by (first failing test)'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
   console.log(`\n${line(header)}\n${line(widths.map((width) => '-'.repeat(width)))}\n${rows.map(line).join('\n')}`);
   for (const { guarantee, until } of notBuilt) console.log(`${guarantee}: not built yet, add its mutations when ${until} lands`);
   const total = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`\n${rows.length - survivors} killed, ${survivors} survived, ${total} s`);
-  process.exitCode = survivors > 0 ? 1 : 0;
+  console.log(`\n${rows.length - failures} killed, ${failures} survived or broken, ${total} s`);
+  process.exitCode = failures > 0 ? 1 : 0;
 }
 
 main();

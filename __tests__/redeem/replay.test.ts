@@ -66,6 +66,7 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
     const [won, replayed] = await Promise.all([winner, replay]);
 
     expect(won.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
+    expect(replayed).not.toHaveProperty('accessToken'); // the attacker got no tokens
     expect(replayed).toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
     expect(a.refused).toEqual(['binding-mismatch']);
     expect(entra.tokenCallCount({ code })).toBe(1);
@@ -86,6 +87,7 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
       .acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: await otherVerifier() })
       .catch((error: unknown) => error);
 
+    expect(replayed).not.toHaveProperty('accessToken'); // the attacker got no tokens
     expect(replayed).toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
     expect(b.refused).toEqual(['already-redeemed']);
     expect(entra.tokenCallCount({ code })).toBe(2); // B's own lock store let it through; the server refused
