@@ -1,5 +1,5 @@
-// The curated mutations of `npm run mutants` (scripts/mutants.ts): each breaks one guarantee of
-// docs/security.md and DESIGN.md (1-13), or one typed refusal (`ERR_*`), in one line or two, and
+// The curated mutations of `npm run mutants` (scripts/mutants.ts): each breaks one guarantee (G1 to
+// G13, listed in docs/development.md) or one typed refusal (`ERR_*`), in one line or two, and
 // names the tests that must then fail. `original` must occur exactly once in `file`: the script
 // stops when it does not, so a refactor that moves the line forces this list to follow it.
 // How to add one: docs/development.md, "Mutation suite".
