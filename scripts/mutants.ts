@@ -59,6 +59,7 @@ function run(scratch: string, mutation: Mutation): { result: Result; by: string;
   try {
     const args = ['jest', '--bail', '--ci', '--silent', ...mutation.tests];
     if (mutation.testNamePattern) args.push('-t', mutation.testNamePattern);
+    if (mutation.testTimeoutMs) args.push(`--testTimeout=${mutation.testTimeoutMs}`);
     const jest = spawnSync('npx', args, { cwd: scratch, env: { ...process.env, CI: 'true' }, encoding: 'utf8' });
     const output = `${jest.stdout}${jest.stderr}`;
     const seconds = (Date.now() - started) / 1000;

@@ -20,6 +20,11 @@ export interface Mutation {
   tests: string[];
   /** A jest `-t` filter, to run only the tests that matter. */
   testNamePattern?: string;
+  /**
+   * For a mutation that makes a call hang: jest's `--testTimeout`, so that the hang fails the test
+   * sooner than the configured 60 s (the tests themselves assert no durations).
+   */
+  testTimeoutMs?: number;
 }
 
 /** Guarantees with no code yet: listed in the output, never invented. */
@@ -177,6 +182,16 @@ export const mutations: Mutation[] = [
     replacement: '      2 ** 31 - 1,\n    );',
     tests: ['__tests__/cache/store-failures.test.ts'],
     testNamePattern: 'a first connection to a paused Redis',
+  },
+  {
+    id: 'g7-duplicate-waits-forever',
+    guarantee: 'G7',
+    description: 'a duplicate waiting on a redemption elsewhere never gives up (redeem.waitTimeoutMs is ignored)',
+    file: REDEEM_ONCE,
+    original: 'if (remaining <= 0) {',
+    replacement: 'if (false) {',
+    tests: ['__tests__/redeem/bounded-wait.test.ts'],
+    testTimeoutMs: 10_000,
   },
   // G8: store failures are explicit; corrupt entries are a miss plus an event.
   {
@@ -340,6 +355,15 @@ export const mutations: Mutation[] = [
     replacement: 'throw new StoreUnavailableError(\n          `partition',
     tests: ['__tests__/cache/partition-repository.test.ts'],
     testNamePattern: 'Edge 12',
+  },
+  {
+    id: 'err-lock-timeout-redeem',
+    guarantee: 'ERR_LOCK_TIMEOUT',
+    description: 'a duplicate that waited redeem.waitTimeoutMs gives up with another error than ERR_LOCK_TIMEOUT',
+    file: REDEEM_ONCE,
+    original: 'throw new LockTimeoutError(\n          `a redemption of this code',
+    replacement: 'throw new StoreUnavailableError(\n          `a redemption of this code',
+    tests: ['__tests__/redeem/bounded-wait.test.ts'],
   },
   {
     id: 'err-store-unavailable',
