@@ -73,6 +73,15 @@ function run(scratch: string, mutation: Mutation): { result: Result; by: string;
   }
 }
 
+/** MUTANTS_VERBOSE=1 prints why each mutation was killed: the first failure's heading and assertion. */
+const verbose = process.env.MUTANTS_VERBOSE === '1';
+
+function firstFailure(output: string): string {
+  const lines = output.split('\n');
+  const start = lines.findIndex((line) => /^\s*● /.test(line));
+  return lines.slice(start, start + 16).join('\n');
+}
+
 function main(): void {
   const selected = select(process.argv.slice(2));
   checkOriginals(selected);
@@ -88,6 +97,7 @@ function main(): void {
         console.log(`${result} ${mutation.id}: ${mutation.description}\n${output.slice(-3000)}`);
       }
       console.log(`${result.padEnd(8)} ${mutation.id} (${seconds.toFixed(1)} s)`);
+      if (result === 'killed' && verbose) console.log(firstFailure(output));
       const title = by.length > 70 ? `${by.slice(0, 67)}...` : by;
       rows.push([mutation.id, mutation.guarantee, result, seconds.toFixed(1), title]);
     }

@@ -109,14 +109,13 @@ export const mutations: Mutation[] = [
     testNamePattern: 'an explicit binding',
   },
   {
-    id: 'g3-raw-code-in-keys',
+    id: 'g3-code-hash-unkeyed',
     guarantee: 'G3',
-    description: 'codes (and bindings) are used raw instead of as keyed hashes',
+    description: "codes are hashed without the app's secret key: anyone holding a code can compute its keys and records",
     file: 'src/redeem/code-hasher.ts',
     original: "return createHmac('sha256', this.key).update(text, 'utf8').digest('hex');",
-    replacement: 'return text;',
-    tests: ['__tests__/redeem/redeem-faults.test.ts'],
-    testNamePattern: 'raw codes',
+    replacement: "return createHash('sha256').update(text, 'utf8').digest('hex');",
+    tests: ['__tests__/redeem/code-hash-key.test.ts'],
   },
   // G4: AADSTS54005 is recognised in both shapes.
   {
@@ -125,7 +124,7 @@ export const mutations: Mutation[] = [
     description: "AADSTS54005 is recognised only as MSAL's errorNo, so the legacy [70002, 54005] shape is missed",
     file: 'src/redeem/server-errors.ts',
     original: 'return error instanceof ServerError && aadstsCodes(error).has(54005);',
-    replacement: "return error instanceof ServerError && error.errorNo === '54005';",
+    replacement: "return error instanceof ServerError && String(error.errorNo) === '54005';",
     tests: ['__tests__/redeem/redeem-once.test.ts'],
     testNamePattern: 'AADSTS54005 from the server',
   },
