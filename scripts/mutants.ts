@@ -61,6 +61,8 @@ function run(scratch: string, mutation: Mutation): { result: Result; by: string;
     if (mutation.testNamePattern) args.push('-t', mutation.testNamePattern);
     if (mutation.testTimeoutMs) args.push(`--testTimeout=${mutation.testTimeoutMs}`);
     const jest = spawnSync('npx', args, { cwd: scratch, env: { ...process.env, CI: 'true' }, encoding: 'utf8' });
+    // Ctrl-C reaches jest too (same process group): stop here; main() removes the scratch copy.
+    if (jest.signal === 'SIGINT') throw new Error('interrupted (Ctrl-C)');
     const output = `${jest.stdout}${jest.stderr}`;
     const seconds = (Date.now() - started) / 1000;
     if (output.includes('Test suite failed to run')) return { result: 'BROKEN', by: '', seconds, output };
@@ -86,6 +88,9 @@ function main(): void {
   const selected = select(process.argv.slice(2));
   checkOriginals(selected);
   const scratch = scratchCopy();
+  // Ctrl-C: without a handler Node would exit at once and leave the scratch copy behind; with one,
+  // the jest run in progress ends by the signal and run() stops the loop.
+  process.on('SIGINT', () => undefined);
   const started = Date.now();
   const rows: string[][] = [];
   let failures = 0;
@@ -114,4 +119,9 @@ function main(): void {
   process.exitCode = failures > 0 ? 1 : 0;
 }
 
-main();
+try {
+  main();
+} catch (error) {
+  console.error(`mutants: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}
