@@ -234,6 +234,16 @@ export const mutations: Mutation[] = [
     tests: ['__tests__/redeem/redeem-once.test.ts'],
     testNamePattern: 'concurrent duplicates in one process join',
   },
+  {
+    id: 'g9-claim-records-kept',
+    guarantee: 'G9',
+    description: "MemoryLockStore keeps a code's claim record after recordTtlMs",
+    file: 'src/lock/memory-lock-store.ts',
+    original: 'else this.claims.delete(key);',
+    replacement: 'else void key;',
+    tests: ['__tests__/lock/lock-store-contract.test.ts'],
+    testNamePattern: 'MemoryLockStore.activeKeys counts only live records',
+  },
   // G10: tokens at rest can be encrypted.
   {
     id: 'g10-stored-in-plain-text',
