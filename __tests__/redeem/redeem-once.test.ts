@@ -80,6 +80,19 @@ describe('acquireTokenByCode: redeem-once', () => {
     ]);
   });
 
+  it("a late duplicate with the right verifier, after the user signed out, gets ERR_CODE_ALREADY_REDEEMED (tokens gone), not MSAL's error", async () => {
+    const { app, events } = instance();
+    const { code, verifier } = await pkceCode();
+    const first = await app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: verifier });
+    await app.removeAccount(first.account!);
+    const error = await app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: verifier }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED', message: expect.stringContaining('no longer usable') });
+    expect(events.filter(([name]) => name === 'redeem:refused').map(([, event]) => (event as { reason: string }).reason)).toEqual([
+      'tokens-gone',
+    ]);
+    expect(entra.tokenCallCount({ code })).toBe(1);
+  });
+
   it('without PKCE or a binding, even the first caller of a duplicate pair cannot vouch for the second', async () => {
     const { app } = instance();
     const code = entra.mintCode({ redirectUri });
