@@ -27,18 +27,36 @@ function pendingEvent(client: ReadyAwareClient): 'ready' | 'connect' | undefined
   return undefined;
 }
 
+/**
+ * One pending wait per client and event, shared by every caller: a burst of calls while a client
+ * reconnects adds one listener, not one each (which made Node warn of a listener leak at 11).
+ */
+const pending = new WeakMap<ReadyAwareClient, Map<string, Promise<void>>>();
+
+function sharedWait(client: ReadyAwareClient, event: 'ready' | 'connect'): Promise<void> {
+  let waits = pending.get(client);
+  if (!waits) {
+    waits = new Map();
+    pending.set(client, waits);
+  }
+  let wait = waits.get(event);
+  if (!wait) {
+    const forClient = waits;
+    wait = new Promise<void>((resolve) => {
+      client.once?.(event, () => {
+        forClient.delete(event);
+        resolve();
+      });
+    });
+    forClient.set(event, wait);
+  }
+  return wait;
+}
+
 /** Resolves once `client` is usable; rejects with StoreUnavailableError after `timeoutMs`. */
 export async function untilReady(client: ReadyAwareClient, timeoutMs: number, operation: string, budgetMs = timeoutMs): Promise<void> {
   const event = pendingEvent(client);
   if (event === undefined) return;
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-    client.once?.(event, onReady);
-  });
-  try {
-    await withDeadline(ready, Math.max(1, timeoutMs), operation, budgetMs);
-  } finally {
-    client.off?.(event, onReady);
-  }
+  // A caller that gives up leaves the shared listener to the others (or to the next burst).
+  await withDeadline(sharedWait(client, event), Math.max(1, timeoutMs), operation, budgetMs);
 }

@@ -8,12 +8,15 @@
  * lives outside any Keyv namespace, so `keyv.clear()` cannot delete a lock.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ClosedError, InvalidArgumentError, LockTimeoutError, StoreUnavailableError } from '../errors';
 import { withDeadline } from '../internal/deadline';
 import { shortHash } from '../internal/hash';
 import { untilReady } from '../internal/redis-ready';
 import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
+import { isConnectionReset, notReplicatedError, ReplicaMemory, replicaAcksOption } from './replica-acks';
+import type { ReplicationReport } from './replica-acks';
 import type { ScriptingClient } from '../internal/redis-script';
 import { optionalPositiveInteger, requireNonEmptyString, requireObject, requirePositiveInteger } from '../internal/validate';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from './lock-store';
@@ -38,6 +41,11 @@ export interface RedisLockClient extends ScriptingClient, ReadyAwareClient {
   on(event: 'ready', listener: () => void): unknown;
   /** Closes the connection at once (only the connections the store opened itself). */
   destroy(): void;
+  /**
+   * Sends a raw command: `WAIT` after a claim (see `replicaAcks`). node-redis: `(args)` on a
+   * client, `(firstKey, isReadonly, args)` on a cluster, which sends it to the key's shard.
+   */
+  sendCommand?(...args: never[]): Promise<unknown>;
 }
 
 /**
@@ -86,19 +94,53 @@ export interface RedisLockStoreOptions {
   commandTimeoutMs?: number;
   /** Longest pause between two polls while waiting (the safety net under pub/sub). @defaultValue 250 */
   maxPollIntervalMs?: number;
+  /**
+   * Replicas that must acknowledge a claim (and an outcome) before it counts, with `WAIT`, within
+   * the call's `commandTimeoutMs`: replication is asynchronous, and a write only the primary had
+   * is gone after a failover, so without this a code claimed just before one could be sent
+   * again. When they do not acknowledge in time the call fails with `StoreUnavailableError`
+   * (so `lockStoreFailure: 'fail-closed'` refuses, and nothing is sent).
+   * - `'auto'`: as many as the primary has (`connected_slaves` in `INFO replication`, read with
+   *   each claim), and never fewer than it was seen with under the same replication ID; none
+   *   when it has none. With Redis Cluster, per shard.
+   * - a number: exactly that many, whatever the primary reports (for example 1 with two replicas,
+   *   to keep working while one is down when the failover promotes the most up-to-date one).
+   * - `0`: no `WAIT` (a failover can lose claims; see docs/redis.md).
+   * @defaultValue 'auto'
+   */
+  replicaAcks?: 'auto' | number;
 }
 
-// acquire: KEYS lock, fence; ARGV token, leaseMs, fenceTtlMs -> fence or 0
+// Durable writes report the primary's replication (ARGV[#ARGV] == '1'), for replicaAcks 'auto'.
+const REPLICATION = `
+local function replication()
+  if ARGV[#ARGV] ~= '1' then return '', '0' end
+  local info = redis.call('INFO', 'replication')
+  return string.match(info, 'master_replid:(%w+)') or '', string.match(info, 'connected_slaves:(%d+)') or '0'
+end
+`;
+
+// acquire: KEYS lock, fence; ARGV token, leaseMs, fenceTtlMs -> fence or 0. Idempotent: a retry
+// that finds its own token (the reply to the first try was lost with the connection) holds it.
 const ACQUIRE = new RedisScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then return tonumber(string.sub(held, #ARGV[1] + 2)) end
+if held then return 0 end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 return fence
 `);
 
-// claim: KEYS lock, attempt, outcome, fence; ARGV token, leaseMs, recordTtlMs
-const CLAIM = new RedisScript(`
+// claim: KEYS lock, attempt, outcome, fence; ARGV token, leaseMs, recordTtlMs, report
+// -> {state, fence or outcome, replid, replicas}. Idempotent: a retry that finds its own token
+// holds the claim (and writes, so that a WAIT on a new connection covers the claim too).
+const CLAIM = new RedisScript(`${REPLICATION}
+local held = redis.call('GET', KEYS[1])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'claimed', string.sub(held, #ARGV[1] + 2), replication()}
+end
 local outcome = redis.call('GET', KEYS[3])
 if outcome then return {'done', outcome} end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'busy'} end
@@ -107,7 +149,7 @@ local fence = redis.call('INCR', KEYS[4])
 redis.call('PEXPIRE', KEYS[4], ARGV[3] * 2)
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
 redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
-return {'claimed', tostring(fence)}
+return {'claimed', tostring(fence), replication()}
 `);
 
 // extend: KEYS lock; ARGV owner value, leaseMs -> 1 | 0
@@ -124,7 +166,8 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `);
 
-// withdraw: KEYS lock, attempt; ARGV owner value, fence, channel, key -> 1 | 0
+// withdraw: KEYS lock, attempt; ARGV owner value, fence, channel, key -> 1 | 0. Gives back a claim
+// whose work never started (the code was not sent), or that the replicas did not acknowledge.
 const WITHDRAW = new RedisScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -133,17 +176,22 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `);
 
-// complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key -> 1 | 0
-const COMPLETE = new RedisScript(`
+// complete: KEYS lock, outcome; ARGV owner value, fence, outcome, recordTtlMs, channel, key, report
+// -> {1 | 0, replid, replicas}. Idempotent: a retry that finds its own outcome recorded succeeds.
+const COMPLETE = new RedisScript(`${REPLICATION}
 local current = redis.call('GET', KEYS[2])
+if current == ARGV[2] .. ':' .. ARGV[3] then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return {1, replication()}
+end
 if current then
   local currentFence = tonumber(string.match(current, '^(%d+):'))
-  if currentFence and currentFence >= tonumber(ARGV[2]) then return 0 end
+  if currentFence and currentFence >= tonumber(ARGV[2]) then return {0, replication()} end
 end
 redis.call('SET', KEYS[2], ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1
+return {1, replication()}
 `);
 
 // settle: KEYS outcome, fence; ARGV outcome, recordTtlMs, channel, key -> the stored outcome
@@ -188,6 +236,10 @@ export class RedisLockStore implements LockStore {
   private readonly keyPrefix: string;
   private readonly commandTimeoutMs: number;
   private readonly maxPollIntervalMs: number;
+  private readonly replicas: ReplicaMemory;
+  /** Durable writes waiting for the next WAIT, while one is in flight. */
+  private readonly nextBatch: BatchedWrite[] = [];
+  private waitInFlight = false;
   private readonly channel: string;
   private readonly url: string | undefined;
   private readonly clientOptions: RedisConnectionOptions = {};
@@ -236,6 +288,7 @@ export class RedisLockStore implements LockStore {
     this.keyPrefix = options.keyPrefix === undefined ? 'msal-dc:' : requireNonEmptyString(options.keyPrefix, 'options.keyPrefix', 128);
     this.commandTimeoutMs = optionalPositiveInteger(options.commandTimeoutMs, 'options.commandTimeoutMs', 2000);
     this.maxPollIntervalMs = optionalPositiveInteger(options.maxPollIntervalMs, 'options.maxPollIntervalMs', 250);
+    this.replicas = new ReplicaMemory(replicaAcksOption(options.replicaAcks));
     this.channel = `${this.keyPrefix}lock-changes`;
   }
 
@@ -271,11 +324,22 @@ export class RedisLockStore implements LockStore {
     const recordTtlMs = requirePositiveInteger(options.recordTtlMs, 'options.recordTtlMs');
     const base = `${this.keyPrefix}claim:{${key}}`;
     const token = randomBytes(12).toString('base64url');
+    // Durable before it counts: the code leaves the process only once the replicas have the claim.
     const reply = (await this.run(
       CLAIM,
       [`${base}:lock`, `${base}:attempt`, `${base}:outcome`, `${base}:fence`],
-      [token, String(leaseMs), String(recordTtlMs)],
+      [token, String(leaseMs), String(recordTtlMs), this.reportFlag],
       'claim',
+      (claimed: string[]) =>
+        claimed[0] === 'claimed'
+          ? {
+              key: `${base}:lock`,
+              ttlMs: leaseMs,
+              report: replicationReport(claimed, 2),
+              withdraw: (client: RedisLockClient) =>
+                WITHDRAW.run(client, [`${base}:lock`, `${base}:attempt`], [`${token}:${claimed[1]}`, claimed[1]!, this.channel, key]),
+            }
+          : undefined,
     )) as string[];
     switch (reply[0]) {
       case 'done':
@@ -296,14 +360,17 @@ export class RedisLockStore implements LockStore {
     const owned = lease as RedisLease;
     if (!owned.ownerValue) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
     const base = `${this.keyPrefix}claim:{${lease.key}}`;
-    const done = await this.run(
+    // Durable too, where it matters for duplicates: a lost outcome leaves them an abandoned claim.
+    const reply = (await this.run(
       COMPLETE,
       [`${base}:lock`, `${base}:outcome`],
-      [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key],
+      [owned.ownerValue, String(lease.fence), outcome, String(recordTtlMs), this.channel, lease.key, this.reportFlag],
       'complete',
-    );
+      (recorded: unknown[]) =>
+        Number(recorded[0]) === 1 ? { key: `${base}:outcome`, ttlMs: recordTtlMs, report: replicationReport(recorded, 1) } : undefined,
+    )) as unknown[];
     owned.markEnded();
-    return Number(done) === 1;
+    return Number(reply[0]) === 1;
   }
 
   async withdraw(lease: Lease): Promise<boolean> {
@@ -410,20 +477,142 @@ export class RedisLockStore implements LockStore {
     };
   }
 
+  /** The last argument of the durable scripts: whether they report the primary's replicas. */
+  private get reportFlag(): string {
+    return this.replicas.reports ? '1' : '0';
+  }
+
   /**
    * One deadline per call, `commandTimeoutMs` from its start: connecting, waiting for a ready
-   * client and the command itself share it, so a call never takes longer whatever step is slow.
+   * client, the command and the replicas' acknowledgement share it, so a call never takes longer
+   * whatever step is slow. A connection that resets is not the end: every script is idempotent
+   * (a retry finds its own token or outcome), so the call is sent again while time is left.
    */
-  private async run(script: RedisScript, keys: string[], args: string[], operation: string): Promise<unknown> {
+  private async run<T>(
+    script: RedisScript,
+    keys: string[],
+    args: string[],
+    operation: string,
+    durable?: (reply: T) => DurableRecord | undefined,
+  ): Promise<T> {
     if (this.closed) throw new ClosedError('this RedisLockStore is closed; create a new one');
     const deadlineAt = Date.now() + this.commandTimeoutMs;
-    const client = await this.readyClient(deadlineAt);
-    return withDeadline(
-      script.run(client, keys, args, () => Date.now() < deadlineAt),
-      this.remainingMs(deadlineAt),
-      `Redis ${operation}`,
-      this.commandTimeoutMs,
-    );
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const client = await this.readyClient(deadlineAt);
+        return await withDeadline(
+          this.send(client, script, keys, args, operation, deadlineAt, durable),
+          this.remainingMs(deadlineAt),
+          `Redis ${operation}`,
+          this.commandTimeoutMs,
+        );
+      } catch (error) {
+        if (this.closed || !isConnectionReset(error) || Date.now() >= deadlineAt) throw error;
+        // The reconnect is under way (readyClient waits for it); a short pause keeps a client
+        // that keeps failing from being hammered.
+        await delay(Math.min(this.remainingMs(deadlineAt), 5 * 2 ** Math.min(attempt, 6)), undefined, { ref: false });
+      }
+    }
+  }
+
+  private async send<T>(
+    client: RedisLockClient,
+    script: RedisScript,
+    keys: string[],
+    args: string[],
+    operation: string,
+    deadlineAt: number,
+    durable: ((reply: T) => DurableRecord | undefined) | undefined,
+  ): Promise<T> {
+    const reply = (await script.run(client, keys, args, () => Date.now() < deadlineAt)) as T;
+    const record = durable?.(reply);
+    if (record) await this.replicated(client, record, operation, deadlineAt);
+    return reply;
+  }
+
+  /**
+   * Waits for the replicas to acknowledge `record` within the call's deadline.
+   *
+   * @throws StoreUnavailableError when fewer than required acknowledge it in time (it is withdrawn)
+   */
+  private async replicated(client: RedisLockClient, record: DurableRecord, operation: string, deadlineAt: number): Promise<void> {
+    const required = this.replicas.required(record.report);
+    if (required === 0 || !client.sendCommand) return;
+    const replicas = await new Promise<number>((resolve, reject) => {
+      this.nextBatch.push({ client, record, required, deadlineAt, resolve, reject });
+      if (!this.waitInFlight) void this.sendBatch(false);
+    });
+    if (replicas >= required && Date.now() < deadlineAt) return;
+    // Not durable (or too late for the caller): withdraw the claim (best effort) so that it does
+    // not hold the code until its lease expires and then look abandoned.
+    record.withdraw?.(client).catch(() => undefined);
+    throw notReplicatedError(operation, replicas, required, this.commandTimeoutMs);
+  }
+
+  /**
+   * One WAIT at a time, for every durable write made meanwhile: a WAIT blocks its connection
+   * until it returns, so WAITs sent one per call would block it in turn, each for its whole
+   * timeout, while the replicas lag. The writes that queued behind a WAIT the replicas did not
+   * answer in time fail at once.
+   */
+  private async sendBatch(afterMiss: boolean): Promise<void> {
+    const batch = this.nextBatch.splice(0);
+    if (batch.length === 0) {
+      this.waitInFlight = false;
+      return;
+    }
+    this.waitInFlight = true;
+    let missed = false;
+    if (afterMiss) {
+      for (const waiter of batch) waiter.resolve(0);
+    } else {
+      const counts = await this.waitForReplicas(batch).catch((error: unknown) => {
+        for (const waiter of batch) waiter.reject(error); // a reset: each call retries while its deadline allows
+        return undefined;
+      });
+      batch.forEach((waiter, index) => {
+        if (!counts) return;
+        if (counts[index]! < waiter.required) missed = true;
+        waiter.resolve(counts[index]!);
+      });
+    }
+    await this.sendBatch(missed);
+  }
+
+  /**
+   * `WAIT` on the connection that wrote the records, after rewriting each (PEXPIRE) in the same
+   * pipeline: WAIT counts this connection's writes, so the rewrites make it cover the records even
+   * when the connection is new since the scripts ran, and a reset in between fails them all. A
+   * record already gone (a failover since) counts as acknowledged by none. A cluster gets a WAIT
+   * per record, on its shard's connection.
+   */
+  private async waitForReplicas(batch: BatchedWrite[]): Promise<number[]> {
+    const command = (client: RedisLockClient, key: string, args: string[]): Promise<unknown> => {
+      const send = client.sendCommand as unknown as (...params: unknown[]) => Promise<unknown>;
+      return Array.isArray(client.masters) ? send.call(client, key, false, args) : send.call(client, args);
+    };
+    // Its answer arrives before the deadlines: Redis times blocked commands out on its event loop
+    // (up to 100 ms late at the default hz 10).
+    const remainingMs = Math.min(...batch.map((waiter) => waiter.deadlineAt)) - Date.now();
+    const waitMs = String(Math.max(1, remainingMs - Math.min(200, Math.floor(remainingMs / 4))));
+    const rewrite = (waiter: BatchedWrite): Promise<unknown> =>
+      command(waiter.client, waiter.record.key, ['PEXPIRE', waiter.record.key, String(waiter.record.ttlMs)]);
+    const client = batch[0]!.client;
+    if (Array.isArray(client.masters)) {
+      return Promise.all(
+        batch.map(async (waiter) => {
+          const [present, acknowledged] = await Promise.all([
+            rewrite(waiter),
+            command(waiter.client, waiter.record.key, ['WAIT', String(waiter.required), waitMs]),
+          ]);
+          return Number(present) === 1 ? Number(acknowledged) : 0;
+        }),
+      );
+    }
+    const required = Math.max(...batch.map((waiter) => waiter.required));
+    const present = batch.map(rewrite);
+    const acknowledged = Number(await command(client, '', ['WAIT', String(required), waitMs]));
+    return (await Promise.all(present)).map((reply) => (Number(reply) === 1 ? acknowledged : 0));
   }
 
   /** What is left of a call's deadline; at least 1 ms, so that a late step still fails by the timer. */
@@ -533,6 +722,33 @@ export class RedisLockStore implements LockStore {
     })();
     return this.subscriber;
   }
+}
+
+/** A record that must survive a failover before the call succeeds. */
+interface DurableRecord {
+  /** Its key (the WAIT goes to the shard that has it). */
+  key: string;
+  /** Its expiry, set again by the rewrite that makes WAIT cover it. */
+  ttlMs: number;
+  /** The primary's replicas, as the script saw them. */
+  report: ReplicationReport;
+  /** Takes it back when the replicas did not acknowledge it. */
+  withdraw?(client: RedisLockClient): Promise<unknown>;
+}
+
+/** A durable write waiting for the replicas. */
+interface BatchedWrite {
+  client: RedisLockClient;
+  record: DurableRecord;
+  required: number;
+  deadlineAt: number;
+  resolve(acknowledged: number): void;
+  reject(error: unknown): void;
+}
+
+/** The replication part of a durable script's reply, from `index` on. */
+function replicationReport(reply: unknown[], index: number): ReplicationReport {
+  return { replid: String(reply[index] ?? ''), connectedReplicas: Number(reply[index + 1] ?? 0) };
 }
 
 interface RedisLease extends Lease {

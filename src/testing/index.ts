@@ -2,7 +2,8 @@
  * Test helpers, for this library's tests and for yours: {@link FakeEntraId}, a fake Microsoft Entra
  * ID over HTTPS on loopback that the real `@azure/msal-node` talks to; a throwaway test certificate
  * authority; and real `redis-server`, Redis Cluster and PostgreSQL processes
- * ({@link RedisServer}, {@link RedisCluster}, {@link PostgresServer}) to kill, pause and restart.
+ * ({@link RedisServer}, {@link RedisCluster}, {@link PostgresServer}) to kill, pause and restart, and a
+ * primary with a replica behind one endpoint ({@link RedisReplicaPair}, {@link TcpProxy}) to fail over.
  * Not for production use.
  *
  * @module msal-distributed-cache/testing
@@ -17,4 +18,6 @@ export type { CertificateAndKey } from './certificates';
 export { trustCertificateAuthority } from './trust';
 export { RedisServer, findFreePort } from './redis-server';
 export { RedisCluster } from './redis-cluster';
+export { RedisReplicaPair } from './redis-replica-pair';
+export { TcpProxy } from './tcp-proxy';
 export { PostgresServer } from './postgres-server';
