@@ -148,7 +148,17 @@ export class TcpProxy {
   private drop(pipe: Pipe): void {
     if (!this.pipes.delete(pipe)) return;
     // RST rather than FIN, as a failed-over node or a load balancer dropping the flow sends.
-    pipe.client.resetAndDestroy();
-    pipe.server.resetAndDestroy();
+    resetOrDestroy(pipe.client);
+    resetOrDestroy(pipe.server);
   }
+}
+
+/**
+ * RST for a connected socket; a plain destroy for one still connecting or half closed: on Node 20,
+ * resetAndDestroy() of such a socket can leave libuv polling it forever (the process never exits,
+ * one core busy), which a failover's reset of connections to a killed server reproduced.
+ */
+function resetOrDestroy(socket: Socket): void {
+  if (socket.readyState === 'open') socket.resetAndDestroy();
+  else socket.destroy();
 }
