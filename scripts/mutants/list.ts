@@ -49,6 +49,16 @@ export const mutations: Mutation[] = [
     testNamePattern: 'keeps its lease while the token endpoint is slower',
   },
   {
+    id: 'g1-claim-not-durable',
+    guarantee: 'G1',
+    description: 'a claim counts before the replicas acknowledge it (no WAIT): a failover loses it and the code is sent again',
+    file: 'src/lock/redis-lock-store.ts',
+    original: 'if (required === 0 || !client.sendCommand) return;',
+    replacement: 'if (required >= 0 || !client.sendCommand) return;',
+    tests: ['__tests__/failover/failover-storm.test.ts'],
+    testNamePattern: 'claims acknowledged only by the old primary',
+  },
+  {
     id: 'g1-fail-open-after-busy',
     guarantee: 'G1',
     description: "with lockStoreFailure 'fail-open', a duplicate that saw the code busy sends it when the lock store then fails",
