@@ -109,3 +109,10 @@ export async function redisStore(): Promise<StoreFixture> {
     },
   };
 }
+
+/** The Redis the global setup started (or `REDIS_URL` from the environment), for tests sharing it. */
+export function redisUrl(): string {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (global setup)');
+  return url;
+}

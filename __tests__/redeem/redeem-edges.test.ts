@@ -21,15 +21,11 @@ import type { LockStore, RedeemOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
 import type { FakeEntraId, TokenRequestRecord } from '../../src/testing';
 import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { redisUrl } from '../helpers/stores';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
-const redisUrl = (): string => {
-  const url = process.env.REDIS_URL;
-  if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (global setup)');
-  return url;
-};
 
 /** Resolves with the fake's record of the `nth` (1-based) token request that carries `code`. */
 function tokenRequestFor(entra: FakeEntraId, code: string, nth = 1): Promise<TokenRequestRecord> {

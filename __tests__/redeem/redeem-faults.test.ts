@@ -11,6 +11,7 @@ import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } f
 import type { DistributedAuthorizationCodeRequest, RedeemEvents, TokenCacheEvents } from '../../src';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
 import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { redisUrl } from '../helpers/stores';
 import type { FakeEntraId, TokenRequestRecord } from '../../src/testing';
 
 const redirectUri = 'https://app.example.test/auth/callback';
@@ -18,11 +19,6 @@ const scopes = ['User.Read'];
 const CODE_LIFETIME_MS = 10 * 60_000;
 
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
-const redisUrl = (): string => {
-  const url = process.env.REDIS_URL;
-  if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (global setup)');
-  return url;
-};
 
 // Every event name, checked by the compiler: adding an event to either map without listing it
 // here fails `tsc`, so the secrets test always listens to all of them.

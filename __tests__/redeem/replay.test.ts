@@ -10,14 +10,10 @@ import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, R
 import type { LockStore, RedeemEvents } from '../../src';
 import type { FakeEntraId } from '../../src/testing';
 import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { redisUrl } from '../helpers/stores';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
-const redisUrl = (): string => {
-  const url = process.env.REDIS_URL;
-  if (!url) throw new Error('REDIS_URL is not set: run the tests through jest (global setup)');
-  return url;
-};
 
 describe('a replayed code with another PKCE verifier never gets tokens', () => {
   let entra: FakeEntraId;
