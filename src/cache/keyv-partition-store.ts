@@ -9,6 +9,7 @@ import { withDeadline } from '../internal/deadline';
 import type { Lease, LockStore } from '../lock/lock-store';
 import { RECORD_FORMAT, toReadResult, versionOf } from './partition-store';
 import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult } from './partition-store';
+import { partitionLockKey } from '../storage-keys';
 
 export interface KeyvPartitionStoreOptions {
   storeTimeoutMs: number;
@@ -46,7 +47,7 @@ export class KeyvPartitionStore implements PartitionStore {
     next: PartitionRecord | null,
     ttlMs: number,
   ): Promise<CompareAndSetResult> {
-    const lease = await this.locks.acquire(`lock:${storageKey}`, { leaseMs: this.leaseMs, waitTimeoutMs: this.options.lockWaitTimeoutMs });
+    const lease = await this.locks.acquire(partitionLockKey(storageKey), { leaseMs: this.leaseMs, waitTimeoutMs: this.options.lockWaitTimeoutMs });
     let lateWrite: Promise<unknown> | undefined;
     try {
       const current = await this.read(storageKey);

@@ -14,6 +14,7 @@ import { mergeCacheDocuments, withoutOrphans } from './merge';
 import type { PartitionKey, PartitionKind } from './partition-key';
 import { versionOf } from './partition-store';
 import type { PartitionStore, ReadResult } from './partition-store';
+import { partitionStorageKey } from '../storage-keys';
 
 /** A partition as read or written: its version (`''` = absent) and its validated contents. */
 export interface Snapshot {
@@ -63,7 +64,7 @@ export class PartitionRepository {
 
   storageKey(partition: PartitionKey): string {
     // The hash tag keeps each partition's keys in one Redis Cluster slot.
-    return `${this.policy.keyPrefix}cache:{${partition.hash}}`;
+    return partitionStorageKey(this.policy.keyPrefix, partition.hash);
   }
 
   /** Reads a partition; a missing or unusable one is an empty snapshot. */

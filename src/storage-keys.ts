@@ -1,0 +1,68 @@
+/**
+ * Every name the library stores under, built here and nowhere else: what is in a store can be
+ * read off this file. Each key carries a Redis Cluster hash tag (`{...}`) so that one partition's,
+ * or one claim's, keys share a slot. Names take only hashes, never a code, token or account id.
+ *
+ * | Key | Store | What |
+ * | --- | --- | --- |
+ * | `<prefix>cache:{<partition hash>}` | token store | one partition of MSAL's cache |
+ * | `<prefix>redeemed:{<code hash>}` | token store | the copy of a "redeemed" outcome, read after an AADSTS54005 |
+ * | `<prefix>connect-check` | token store | never written; read by `connect()` |
+ * | `lock:<partition key>` | lock store (its own prefix) | a partition's write lock, on stores without compare-and-set |
+ * | `<prefix>lock:{<key>}`, `…:fence` | Redis lock store | a lease and its fencing counter |
+ * | `<prefix>claim:{<key>}:lock`, `:attempt`, `:outcome`, `:fence` | Redis lock store | a claim on single-use work |
+ * | `<prefix>lock-changes` | Redis lock store | the pub/sub channel that wakes waiters |
+ */
+
+/** The prefix of every key, unless `keyPrefix` says otherwise. */
+export const DEFAULT_KEY_PREFIX = 'msal-dc:';
+
+/** Where a partition is stored. */
+export function partitionStorageKey(prefix: string, partitionHash: string): string {
+  return `${prefix}cache:{${partitionHash}}`;
+}
+
+/** A partition's write lock, as a lock-store key (stores without an atomic compare-and-set). */
+export function partitionLockKey(storageKey: string): string {
+  return `lock:${storageKey}`;
+}
+
+/** The key `connect()` reads to check that the token store answers; never written. */
+export function connectCheckKey(prefix: string): string {
+  return `${prefix}connect-check`;
+}
+
+/**
+ * The name of a code's outcome record in the lock store: what its MAC and its encryption are
+ * bound to (the lock store adds its own prefix and suffixes).
+ */
+export function claimRecordName(codeHash: string): string {
+  return `claim:{${codeHash}}`;
+}
+
+/** The name of the copy of a "redeemed" outcome in the token store (its MAC is bound to it). */
+export function redeemedRecordName(codeHash: string): string {
+  return `redeemed:{${codeHash}}`;
+}
+
+/** Where a record named by {@link claimRecordName} or {@link redeemedRecordName} is stored in the token store. */
+export function recordStorageKey(prefix: string, name: string): string {
+  return `${prefix}${name}`;
+}
+
+/** The keys of a lease in the Redis lock store. */
+export function redisLeaseKeys(prefix: string, key: string): { lock: string; fence: string } {
+  const lock = `${prefix}lock:{${key}}`;
+  return { lock, fence: `${lock}:fence` };
+}
+
+/** The keys of a claim in the Redis lock store. */
+export function redisClaimKeys(prefix: string, key: string): { lock: string; attempt: string; outcome: string; fence: string } {
+  const base = `${prefix}claim:{${key}}`;
+  return { lock: `${base}:lock`, attempt: `${base}:attempt`, outcome: `${base}:outcome`, fence: `${base}:fence` };
+}
+
+/** The channel on which the Redis lock store announces that a key changed. */
+export function lockChangesChannel(prefix: string): string {
+  return `${prefix}lock-changes`;
+}
