@@ -71,7 +71,27 @@ export abstract class MsalDistributedCacheError extends Error {
 export class CodeAlreadyRedeemedError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_CODE_ALREADY_REDEEMED';
   readonly code = 'ERR_CODE_ALREADY_REDEEMED';
+  /**
+   * Why no tokens were returned, as in the `redeem:refused` event: `'no-binding'` (the request
+   * carries no PKCE verifier or binding), `'binding-mismatch'` (it carries another sign-in's),
+   * `'already-redeemed'` (Entra ID said AADSTS54005 and no tokens of that redemption can be used),
+   * `'tokens-gone'` (the tokens were removed, or refused by Entra ID).
+   */
+  readonly reason: AlreadyRedeemedReason;
+
+  /**
+   * @param message - what went wrong and what to do next
+   * @param reason - why no tokens were returned
+   * @param options.cause - the underlying error
+   */
+  constructor(message: string, reason: AlreadyRedeemedReason, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
 }
+
+/** {@link CodeAlreadyRedeemedError.reason}: the `redeem:refused` reasons that error stands for. */
+export type AlreadyRedeemedReason = 'no-binding' | 'binding-mismatch' | 'already-redeemed' | 'tokens-gone';
 
 /** The authorization code expired (AADSTS70008). Restart the sign-in from /authorize. */
 export class CodeExpiredError extends MsalDistributedCacheError {
@@ -118,7 +138,12 @@ export class TokenEndpointUnavailableError extends MsalDistributedCacheError {
   readonly code = 'ERR_TOKEN_ENDPOINT_UNAVAILABLE';
 }
 
-/** Waiting for a lock took longer than its bound. Retry later or raise `lockWaitTimeoutMs`. */
+/**
+ * Waiting took longer than its bound: a cache write waiting for other writers of its partition
+ * (`lockWaitTimeoutMs` of the cache), a duplicate callback waiting for the redemption in progress
+ * (`redeem.waitTimeoutMs`), or `withLock` / `LockStore.acquire` (`waitTimeoutMs`). Retry later, or
+ * raise that option.
+ */
 export class LockTimeoutError extends MsalDistributedCacheError {
   static override readonly code = 'ERR_LOCK_TIMEOUT';
   readonly code = 'ERR_LOCK_TIMEOUT';

@@ -1,6 +1,8 @@
 /**
- * Events, with namespaced names. Payloads name partitions and codes only by hash and never carry
- * a token, a code, a secret or a verifier. A listener that throws cannot break an operation.
+ * Every event the library emits, catalogued in one place: the token cache's (`cache:*`,
+ * `store:error`) and redeem-once's (`redeem:*`, `lock:lost`). Names are namespaced. Payloads name
+ * partitions and codes only by hash and never carry a token, a code, a secret or a verifier. A
+ * listener that throws cannot break an operation ({@link emitSafely}).
  */
 import { EventEmitter } from 'node:events';
 import type { ErrorCode } from './errors';
@@ -76,20 +78,112 @@ export interface TokenCacheEvents {
   'store:error': [StoreErrorEvent];
 }
 
+/** Why a duplicate (or a rejected redemption) got an error instead of tokens: `redeem:refused`'s `reason`. */
+export type RefusalReason =
+  /** The code was redeemed, and this request carries no PKCE verifier or binding to prove it is the same sign-in. */
+  | 'no-binding'
+  /** The code was redeemed for a sign-in with another PKCE verifier or binding. */
+  | 'binding-mismatch'
+  /** Entra ID said the code was already redeemed (AADSTS54005), and no tokens of that redemption can be used. */
+  | 'already-redeemed'
+  /** The code expired (AADSTS70008). */
+  | 'expired'
+  /** The token request got no answer (or its redeemer died): the code may have been redeemed. */
+  | 'outcome-unknown'
+  /** The first redemption failed; the code is not sent again. */
+  | 'failed'
+  /** The code was redeemed, but its tokens were removed or refused by Entra ID. */
+  | 'tokens-gone';
+
+/** Common to redeem events: the code, as a keyed hash. */
+export interface RedeemEvent {
+  /** Keyed hash (HMAC-SHA-256) of the code, truncated. */
+  codeHash: string;
+}
+
 /**
- * A typed `EventEmitter` (`on`, `once`, `off` with the event names and payloads of `Events`) whose
- * events never throw because of a listener: a listener that throws becomes a process warning.
+ * Every event of redeem-once, emitted by {@link DistributedClientApplication}: listen with
+ * `msal.on(name, listener)`.
+ *
+ * @example
+ * ```ts
+ * msal.on('redeem:answered-from-cache', ({ codeHash }) => console.info(`duplicate callback ${codeHash} answered from the cache`));
+ * msal.on('redeem:refused', ({ codeHash, reason }) => console.warn(`duplicate callback ${codeHash} refused: ${reason}`));
+ * ```
  */
-export class SafeEmitter<Events extends Record<keyof Events, unknown[]>> extends EventEmitter<Events> {
-  /** @internal Emits and swallows listener exceptions (reported to `process.emitWarning`). */
-  safeEmit<Name extends keyof Events & string>(name: Name, ...payload: Events[Name]): void {
-    try {
-      (this.emit as (event: string, ...args: unknown[]) => boolean)(name, ...payload);
-    } catch (error) {
-      process.emitWarning(
-        `a "${name}" listener threw: ${error instanceof Error ? error.message : String(error)}`,
-        'MsalDistributedCacheWarning',
-      );
-    }
+export interface RedeemEvents {
+  /** This caller redeemed the code at the token endpoint. */
+  'redeem:redeemed': [
+    RedeemEvent & {
+      /** The account that signed in. */
+      homeAccountId: string;
+    },
+  ];
+  /** A duplicate in this process joined the pending redemption. */
+  'redeem:joined': [RedeemEvent];
+  /** A duplicate waited for a redemption in progress elsewhere. */
+  'redeem:waited': [RedeemEvent];
+  /** A duplicate was answered with tokens from the shared cache. */
+  'redeem:answered-from-cache': [
+    RedeemEvent & {
+      /** The account whose tokens answered it. */
+      homeAccountId: string;
+      /** `true` when Entra ID itself said the code was redeemed (AADSTS54005) and the answer came from a refresh. */
+      afterServerRejection: boolean;
+    },
+  ];
+  /**
+   * A duplicate (or a rejected redemption) got an error instead of tokens. With the reasons of a
+   * {@link CodeAlreadyRedeemedError}, the error's `reason` is this event's.
+   */
+  'redeem:refused': [
+    RedeemEvent & {
+      /** Why: no or another proof of the same sign-in, or what happened to the first redemption. */
+      reason: RefusalReason;
+    },
+  ];
+  /**
+   * A stored redemption record failed its integrity check (edited, copied from another code, or
+   * written with another `codeHashKey`): it is ignored, and the caller gets an error instead of tokens.
+   */
+  'redeem:corrupt': [
+    RedeemEvent & {
+      /** Where the record was: the lock store's outcome, or its copy in the token store. */
+      store: 'lock-store' | 'token-store';
+    },
+  ];
+  /** The lock store could not be reached and `lockStoreFailure: 'fail-open'` redeemed without it. */
+  'redeem:unlocked': [RedeemEvent];
+  /** The redeemer's lease was lost while it worked (its outcome may be refused by fencing). */
+  'lock:lost': [RedeemEvent];
+}
+
+/** Emits one kind of events (the library's own parts get this, not the emitter). */
+export type EventSink<Events extends Record<keyof Events, unknown[]>> = <Name extends keyof Events & string>(
+  name: Name,
+  ...payload: Events[Name]
+) => void;
+
+/**
+ * Emits on `emitter` and swallows what a listener throws (it becomes a process warning): a
+ * listener can never break an operation.
+ */
+export function emitSafely<Events extends Record<keyof Events, unknown[]>, Name extends keyof Events & string>(
+  emitter: EventEmitter<Events>,
+  name: Name,
+  ...payload: Events[Name]
+): void {
+  try {
+    (emitter.emit as (event: string, ...args: unknown[]) => boolean).call(emitter, name, ...payload);
+  } catch (error) {
+    process.emitWarning(
+      `a "${name}" listener threw: ${error instanceof Error ? error.message : String(error)}`,
+      'MsalDistributedCacheWarning',
+    );
   }
+}
+
+/** An {@link EventSink} that emits on `emitter` with {@link emitSafely}. */
+export function sinkOf<Events extends Record<keyof Events, unknown[]>>(emitter: EventEmitter<Events>): EventSink<Events> {
+  return (name, ...payload) => emitSafely(emitter, name, ...payload);
 }

@@ -23,7 +23,16 @@
  */
 // Barrel only: the public API is exactly what is exported here.
 export * from './errors';
-export type * from './events';
+export type {
+  CacheCorruptEvent,
+  CacheWriteEvent,
+  PartitionEvent,
+  RedeemEvent,
+  RedeemEvents,
+  RefusalReason,
+  StoreErrorEvent,
+  TokenCacheEvents,
+} from './events';
 export { DistributedTokenCache } from './cache/distributed-token-cache';
 export type { DistributedTokenCacheOptions, PartitionTtls, PluginOptions } from './cache/distributed-token-cache';
 export { KeyRing } from './crypto/key-ring';
@@ -42,7 +51,6 @@ export type {
   DistributedSilentFlowRequest,
   RedeemOptions,
 } from './client/distributed-client-application';
-export type { RedeemEvent, RedeemEvents } from './redeem/redeem-once';
 export { RedisLockStore } from './lock/redis-lock-store';
 export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';

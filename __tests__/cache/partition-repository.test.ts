@@ -1,5 +1,6 @@
 // Edge 12: a write that keeps losing its compare-and-set gives up after lockWaitTimeoutMs (time,
 // not a count of rounds), with ERR_LOCK_TIMEOUT. Only time matters, so the clock is Jest's fake one.
+import { internalsOf } from '../../src/cache/cache-internals';
 import Keyv from 'keyv';
 import { DistributedTokenCache, LockTimeoutError, PartitionKey } from '../../src';
 import type { PartitionEvent, StoreErrorEvent } from '../../src';
@@ -66,7 +67,7 @@ it('Edge 12: a write that loses every round backs off and gives up with ERR_LOCK
   cache.on('cache:conflict', (event) => conflicts.push(event));
   cache.on('store:error', (event) => errors.push(event));
 
-  const write = rejectionOf(cache.repository.write(partition, undefined, parseCacheDocument(appToken('mine'))!));
+  const write = rejectionOf(internalsOf(cache).repository.write(partition, undefined, parseCacheDocument(appToken('mine'))!));
   let settled = false;
   void write.finally(() => (settled = true));
   await jest.advanceTimersByTimeAsync(lockWaitTimeoutMs - 1);

@@ -1,4 +1,5 @@
 // One contract for the token cache, run against every Keyv store we claim to support.
+import { internalsOf } from '../../src/cache/cache-internals';
 import { randomUUID } from 'node:crypto';
 import { ConfidentialClientApplication, InteractionRequiredAuthError } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, PartitionKey } from '../../src';
@@ -104,7 +105,9 @@ describe.each([
     // The removal's MSAL client reads the partition now (one snapshot per operation, as removeAccount does) ...
     const msal = new ConfidentialClientApplication({
       ...entra.msalConfig(),
-      cache: { cachePlugin: remover.cache.operationPlugin(PartitionKey.forAccount(homeAccountId), entra.msalConfig().auth.clientId) },
+      cache: {
+        cachePlugin: internalsOf(remover.cache).operationPlugin(PartitionKey.forAccount(homeAccountId), entra.msalConfig().auth.clientId),
+      },
     });
     const account = await msal.getTokenCache().getAccountByHomeId(homeAccountId);
     // ... then the user signs in again on another instance, and only then does the removal write.
@@ -134,7 +137,10 @@ describe.each([
     expect(entra.tokenCallCount()).toBe(callsBefore);
     expect(conflicts).toBeGreaterThan(0); // the writes really overlapped: every one read the same version
     // Edge 12: each instance wrote the partition one write at a time; its queue is gone once idle.
-    expect([first.cache.repository.partitionsBeingWritten, second.cache.repository.partitionsBeingWritten]).toEqual([0, 0]);
+    expect([
+      internalsOf(first.cache).repository.partitionsBeingWritten,
+      internalsOf(second.cache).repository.partitionsBeingWritten,
+    ]).toEqual([0, 0]);
   });
 
   it('sets the partition time-to-live on write', async () => {

@@ -1,6 +1,7 @@
 // Redis failures under the real @azure/msal-node: a paused (SIGSTOP) or killed redis-server of this
 // file's own, the failure policy (readFailure / writeFailure), the 'store:error' events, our own
 // store deadline, and recovery of the same instances once Redis is back.
+import { internalsOf } from '../../src/cache/cache-internals';
 import { InteractionRequiredAuthError } from '@azure/msal-node';
 import type { AuthenticationResult } from '@azure/msal-node';
 import KeyvRedis from '@keyv/redis';
@@ -134,7 +135,7 @@ describe('Redis paused (SIGSTOP)', () => {
     const { code, result } = await signIn(app);
     const homeAccountId = result.account!.homeAccountId;
     const partition = PartitionKey.forAccount(homeAccountId).forClient(entra.msalConfig().auth.clientId);
-    const stored = await cache.repository.read(partition);
+    const stored = await internalsOf(cache).repository.read(partition);
     const refreshTokens = Object.values(stored.document.RefreshToken).map((entity) => String(entity.secret));
     expect(refreshTokens).toHaveLength(1);
     const refreshCallsBefore = entra.tokenCallCount({ grantType: 'refresh_token' });

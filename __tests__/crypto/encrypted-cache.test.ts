@@ -6,6 +6,9 @@ import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, envelopeKeyId, KeyRing, PartitionKey } from '../../src';
 import type { CacheCorruptEvent, EncryptionOptions } from '../../src';
+import { internalsOf } from '../../src/cache/cache-internals';
+import { CodeHasher } from '../../src/redeem/code-hasher';
+import { RedemptionRecords } from '../../src/redeem/redemption-records';
 import { addRandomUser, startFakeEntraId } from '../helpers/entra';
 import type { FakeEntraId, FakeUser } from '../../src/testing';
 
@@ -99,7 +102,7 @@ describe('encryption at rest (Redis, real MSAL)', () => {
     expect(mirror.startsWith('mdc1.key-a.')).toBe(true);
     expect(mirror).not.toContain(signedIn.homeAccountId);
     // Inside the envelope: the MACed record (edge 1), `mac1.<MAC>.<outcome JSON>`.
-    const record = (await cache.readRecord(mirrorKeys[0]!.slice(keyPrefix.length)))!;
+    const record = internalsOf(cache).values.cipher!.open(mirror, mirrorKeys[0]!)!;
     expect(record).toMatch(/^mac1\.[\w-]{43}\./);
     const outcome = JSON.parse(record.slice('mac1.'.length + 44)) as Record<string, unknown>;
     expect(outcome).toMatchObject({ state: 'redeemed', homeAccountId: signedIn.homeAccountId });
@@ -116,12 +119,13 @@ describe('encryption at rest (Redis, real MSAL)', () => {
   it('redemption outcome records do not decrypt under another key name', async () => {
     const keyPrefix = `enc-${randomUUID()}:`;
     const { cache } = instance(keyPrefix, { keyRing: new KeyRing({ keys: [keyA], activeKeyId: keyA.id }) });
-    await cache.writeRecord('redeemed:{one}', '{"state":"expired"}', 60_000);
-    expect(await cache.readRecord('redeemed:{one}')).toBe('{"state":"expired"}');
+    const records = new RedemptionRecords(new CodeHasher('test-code-hash-key'), internalsOf(cache).values, 60_000);
+    await records.writeCopy('one', { state: 'expired' });
+    expect(await records.readCopy('one')).toEqual({ state: 'expired' });
     await raw.set(`${keyPrefix}redeemed:{two}`, (await raw.get(`${keyPrefix}redeemed:{one}`))!);
-    expect(await cache.readRecord('redeemed:{two}')).toBeUndefined();
+    expect(await records.readCopy('two')).toBeUndefined();
     await raw.set(`${keyPrefix}redeemed:{three}`, '{"state":"expired"}');
-    expect(await cache.readRecord('redeemed:{three}')).toBeUndefined(); // plain text is never accepted
+    expect(await records.readCopy('three')).toBeUndefined(); // plain text is never accepted
   });
 
   it('rotation: a record written under key A is read by a ring [A, B] with B active, and the next write re-encrypts it under B', async () => {

@@ -1,6 +1,7 @@
 // Property-based tests (fast-check, thousands of cases): bad requests are refused with a typed
 // error naming the field and never reach a store; arbitrary store contents are a miss plus an
 // event, never a crash and never tokens.
+import { internalsOf } from '../../src/cache/cache-internals';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import Keyv from 'keyv';
@@ -146,7 +147,7 @@ describe('arbitrary store contents', () => {
     const corrupt: CacheCorruptEvent[] = [];
     cache.on('cache:corrupt', (event) => corrupt.push(event));
     const partition = PartitionKey.forAccount(`${randomUUID()}.${randomUUID()}`);
-    const key = cache.repository.storageKey(partition);
+    const key = internalsOf(cache).repository.storageKey(partition);
     const record = fc.record(
       {
         format: fc.oneof(fc.constant('msal-distributed-cache/1'), fc.string()),
@@ -160,7 +161,7 @@ describe('arbitrary store contents', () => {
       fc.asyncProperty(fc.oneof(fc.jsonValue(), fc.string(), record), async (value) => {
         await store.set(key, value);
         const before = corrupt.length;
-        const snapshot = await cache.repository.read(partition);
+        const snapshot = await internalsOf(cache).repository.read(partition);
         const record = value as { format?: unknown; version?: unknown; partition?: unknown; cache?: unknown } | null;
         const usable =
           record !== null &&
@@ -191,13 +192,13 @@ describe('arbitrary store contents', () => {
       fc.asyncProperty(fc.uuid(), fc.uuid(), async (a, b) => {
         fc.pre(a !== b);
         const victim = PartitionKey.forAccount(`${a}.t`);
-        await store.set(cache.repository.storageKey(victim), {
+        await store.set(internalsOf(cache).repository.storageKey(victim), {
           format: 'msal-distributed-cache/1',
           version: 'v',
           partition: PartitionKey.forAccount(`${b}.t`).hash,
           cache: '{}',
         });
-        const snapshot = await cache.repository.read(victim);
+        const snapshot = await internalsOf(cache).repository.read(victim);
         expect(Object.keys(snapshot.document.Account)).toEqual([]);
         expect(corrupt.at(-1)?.reason).toBe('foreign-partition');
       }),

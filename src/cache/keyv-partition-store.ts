@@ -47,7 +47,10 @@ export class KeyvPartitionStore implements PartitionStore {
     next: PartitionRecord | null,
     ttlMs: number,
   ): Promise<CompareAndSetResult> {
-    const lease = await this.locks.acquire(partitionLockKey(storageKey), { leaseMs: this.leaseMs, waitTimeoutMs: this.options.lockWaitTimeoutMs });
+    const lease = await this.locks.acquire(partitionLockKey(storageKey), {
+      leaseMs: this.leaseMs,
+      waitTimeoutMs: this.options.lockWaitTimeoutMs,
+    });
     let lateWrite: Promise<unknown> | undefined;
     try {
       const current = await this.read(storageKey);

@@ -12,6 +12,9 @@ import { requireNonEmptyString } from '../internal/validate';
 /** What a partition holds. */
 export type PartitionKind = 'account' | 'app' | 'obo';
 
+/** Set by PartitionKey's static block: it alone can write a key's private hash. */
+let renamed: (partition: PartitionKey, hash: string) => PartitionKey;
+
 /**
  * The key of one partition of the token cache. {@link DistributedClientApplication} picks the
  * partition of every operation itself; build keys for {@link DistributedTokenCache.plugin} when
@@ -80,14 +83,12 @@ export class PartitionKey {
     return new PartitionKey('account', this.homeAccountId, `account@${part(clientId)}:${this.homeAccountId}`, clientId);
   }
 
-  /**
-   * @internal The same partition, named in storage and events by `hash` instead of the unkeyed
-   * SHA-256: a cache with `partitionHashKey` passes its keyed hash.
-   */
-  withHash(hash: string): PartitionKey {
-    const key = new PartitionKey(this.kind, this.homeAccountId, this.value, this.clientId);
-    key.cachedHash = hash;
-    return key;
+  static {
+    renamed = (partition, hash) => {
+      const key = new PartitionKey(partition.kind, partition.homeAccountId, partition.value, partition.clientId);
+      key.#hash = hash;
+      return key;
+    };
   }
 
   /**
@@ -138,11 +139,19 @@ export class PartitionKey {
    * ({@link DistributedTokenCache.partitionHash}). Anyone who knows the key's value can compute this one.
    */
   get hash(): string {
-    this.cachedHash ??= shortHash(this.value);
-    return this.cachedHash;
+    this.#hash ??= shortHash(this.value);
+    return this.#hash;
   }
 
-  private cachedHash: string | undefined;
+  #hash: string | undefined;
 }
 
 const part = (value: string): string => encodeURIComponent(value.toLowerCase());
+
+/**
+ * The same partition, named in storage and events by `hash` instead of the unkeyed SHA-256: a
+ * cache with `partitionHashKey` passes its keyed hash. Not public: only the cache names partitions.
+ */
+export function withKeyedHash(partition: PartitionKey, hash: string): PartitionKey {
+  return renamed(partition, hash);
+}

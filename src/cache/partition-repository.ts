@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RecordCipher } from '../crypto/record-cipher';
 import { LockTimeoutError, MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
-import type { CacheCorruptEvent, SafeEmitter, TokenCacheEvents } from '../events';
+import type { CacheCorruptEvent, EventSink, TokenCacheEvents } from '../events';
 import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
 import type { CacheDocument } from './cache-document';
 import { mergeCacheDocuments, withoutOrphans } from './merge';
@@ -53,7 +53,7 @@ export class PartitionRepository {
 
   constructor(
     private readonly store: PartitionStore,
-    private readonly events: SafeEmitter<TokenCacheEvents>,
+    private readonly emit: EventSink<TokenCacheEvents>,
     private readonly policy: RepositoryPolicy,
   ) {}
 
@@ -78,7 +78,7 @@ export class PartitionRepository {
       return { version: '', document: emptyDocument() };
     }
     const snapshot = this.decode(partition, result);
-    this.events.safeEmit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: partition.hash });
+    this.emit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: partition.hash });
     return snapshot;
   }
 
@@ -111,7 +111,7 @@ export class PartitionRepository {
   ): MsalDistributedCacheError | undefined {
     const failure = asStoreError(error);
     const outcome = !failOpen ? 'thrown' : operation === 'read' ? 'treated-as-miss' : 'ignored';
-    this.events.safeEmit('store:error', { operation, partitionHash: partition.hash, code: failure.code, outcome, error: failure });
+    this.emit('store:error', { operation, partitionHash: partition.hash, code: failure.code, outcome, error: failure });
     return failOpen ? undefined : failure;
   }
 
@@ -148,13 +148,13 @@ export class PartitionRepository {
       const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
       const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
       if (result.ok) {
-        this.events.safeEmit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
+        this.emit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
         return { version, document: next };
       }
-      this.events.safeEmit('cache:conflict', { partitionHash: partition.hash });
+      this.emit('cache:conflict', { partitionHash: partition.hash });
       const theirs = this.decode(partition, result.current);
       next = mergeCacheDocuments(baseDocument, next, theirs.document, accountPartition);
-      this.events.safeEmit('cache:merge', { partitionHash: partition.hash });
+      this.emit('cache:merge', { partitionHash: partition.hash });
       baseDocument = theirs.document;
       expected = theirs.version;
       const leftMs = giveUpAt - Date.now();
@@ -171,7 +171,7 @@ export class PartitionRepository {
   private decode(partition: PartitionKey, result: ReadResult): Snapshot {
     const version = versionOf(result);
     const corrupt = (reason: CacheCorruptEvent['reason']): Snapshot => {
-      this.events.safeEmit('cache:corrupt', { partitionHash: partition.hash, reason });
+      this.emit('cache:corrupt', { partitionHash: partition.hash, reason });
       return { version, document: emptyDocument() };
     };
     if (result.kind === 'absent') return { version: '', document: emptyDocument() };

@@ -1,117 +1,49 @@
 /**
  * DistributedClientApplication: the methods and request/result types of MSAL's
  * ConfidentialClientApplication, with every operation run in a fresh MSAL client bound to one
- * partition of a DistributedTokenCache. Concurrent users therefore never share an in-memory
- * cache (a singleton ConfidentialClientApplication with a distributed plugin mixes them), and the
- * authority is discovered once for all those clients.
+ * partition of a DistributedTokenCache (./partition-clients), silent calls and account operations
+ * on the account's partition (./account-tokens), and authorization codes redeemed once
+ * (../redeem). This file is the public surface and its reference docs (most of its ~400 lines);
+ * the work is done in those.
  */
-import { ConfidentialClientApplication, InteractionRequiredAuthError } from '@azure/msal-node';
+import { EventEmitter } from 'node:events';
 import type {
   AccountInfo,
   AuthenticationResult,
   AuthorizationCodePayload,
-  AuthorizationCodeRequest,
   AuthorizationUrlRequest,
   ClientCredentialRequest,
   Configuration,
-  ICachePlugin,
   OnBehalfOfRequest,
   RefreshTokenRequest,
-  SilentFlowRequest,
 } from '@azure/msal-node';
+import { internalsOf } from '../cache/cache-internals';
+import type { CacheInternals } from '../cache/cache-internals';
 import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
-import type { PartitionCachePlugin } from '../cache/cache-plugin';
-import { accountIdsIn } from '../cache/cache-document';
-import { ClosedError, InvalidArgumentError, RedemptionRecordCorruptError } from '../errors';
-import { LruMap } from '../internal/lru-map';
-import { SingleFlight } from '../internal/single-flight';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
-import { SafeEmitter } from '../events';
-import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
-import { signOutcome, verifyOutcome } from '../redeem/outcome';
+import { ClosedError, InvalidArgumentError } from '../errors';
+import { sinkOf } from '../events';
+import type { RedeemEvents } from '../events';
+import { requireNonEmptyString, requireObject } from '../internal/validate';
+import type { CodeHasher } from '../redeem/code-hasher';
 import { RedeemOnce } from '../redeem/redeem-once';
-import type { RedeemEvents, RedeemOnceSettings } from '../redeem/redeem-once';
-import { AuthorityMetadataCache } from './authority-metadata';
-import { silentJoinKey } from './silent-join-key';
-import { RedeemingClient } from './redeeming-client';
+import type { RedemptionTokens } from '../redeem/redeem-once';
+import { RedemptionRecords } from '../redeem/redemption-records';
+import { AccountTokens } from './account-tokens';
+import { codeHasherFrom, redeemSettingsFrom, validateCodeRequest } from './client-options';
+import type {
+  DistributedAuthorizationCodeRequest,
+  DistributedClientApplicationOptions,
+  DistributedSilentFlowRequest,
+} from './client-options';
+import { PartitionClients } from './partition-clients';
 
-/** Options of {@link DistributedClientApplication}. */
-export interface DistributedClientApplicationOptions {
-  /** The shared token cache (and its lock store). @defaultValue a new in-memory `DistributedTokenCache` */
-  cache?: DistributedTokenCache;
-  /** Redeem-once settings. */
-  redeem?: RedeemOptions;
-}
-
-/** Settings of redeem-once (`acquireTokenByCode`). */
-export interface RedeemOptions {
-  /**
-   * Lease of the instance redeeming a code; renewed while the token request runs. If that
-   * instance dies, duplicates get `ERR_REDEMPTION_OUTCOME_UNKNOWN` once it expires.
-   * @defaultValue 30000
-   */
-  leaseMs?: number;
-  /**
-   * How long a duplicate waits for the redemption in progress: longer than the token request may
-   * take (`tokenRequestTimeoutMs`), or duplicates give up (`ERR_LOCK_TIMEOUT`) before it ends.
-   * @defaultValue the larger of `leaseMs` and `tokenRequestTimeoutMs`, plus 10000 (40000)
-   */
-  waitTimeoutMs?: number;
-  /**
-   * Deadline of the token request that redeems a code, from the moment it is sent. A request
-   * still unanswered then has an unknown outcome: the caller and every duplicate get
-   * `ERR_REDEMPTION_OUTCOME_UNKNOWN`, the lease is no longer renewed, and `close()` no longer
-   * waits for it. @defaultValue 30000
-   */
-  tokenRequestTimeoutMs?: number;
-  /** How long outcomes are kept for late duplicates; at least a code's lifetime. @defaultValue 900000 */
-  recordTtlMs?: number;
-  /**
-   * Secret of the keyed hashes that name codes and bindings in the stores, and of the MACs that
-   * authenticate redemption records; every instance needs the same. Set it when the app has only
-   * a client assertion (no secret or certificate: the default is then derived from the public
-   * client id alone, and a process warning `MSAL_DC_NO_CODE_HASH_KEY` says so), and before
-   * rotating the client secret or certificate.
-   * @defaultValue derived from the client id and the client secret, or the certificate's private
-   *   key (never from its thumbprint, which is public)
-   */
-  codeHashKey?: string;
-  /**
-   * What to do when the lock store cannot be reached: `'fail-closed'` throws
-   * `ERR_STORE_UNAVAILABLE` before anything is sent to Entra ID; `'fail-open'` redeems without
-   * cross-process protection (emits `redeem:unlocked`; duplicates reaching other instances are
-   * then recognised by AADSTS54005). @defaultValue `'fail-closed'`
-   */
-  lockStoreFailure?: 'fail-closed' | 'fail-open';
-}
-
-/** `acquireTokenByCode`'s request, plus an optional `binding` that proves a duplicate is the same sign-in. */
-export type DistributedAuthorizationCodeRequest = AuthorizationCodeRequest & {
-  /**
-   * Proof that a duplicate callback belongs to the same sign-in, for example the session id.
-   * Only its keyed hash is stored. Without it, the PKCE `codeVerifier` is the proof; without
-   * either, duplicates get `ERR_CODE_ALREADY_REDEEMED`.
-   */
-  binding?: string;
-};
-
-/** `acquireTokenSilent` by `account` (as MSAL) or by `homeAccountId` alone. */
-export type DistributedSilentFlowRequest =
-  | SilentFlowRequest
-  | (Omit<SilentFlowRequest, 'account'> & {
-      /** The account's `homeAccountId` (`result.account.homeAccountId` at sign-in, kept in the session). */
-      homeAccountId: string;
-      /** Not with `homeAccountId`. */
-      account?: undefined;
-    });
-
-const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
-/**
- * Accounts remembered per partition version, least recently used dropped first: the active users'.
- * Each is a few hundred bytes without its ID token; a miss costs one MSAL lookup, as without it.
- */
-const ACCOUNTS_REMEMBERED = 1_000;
+export type {
+  DistributedAuthorizationCodeRequest,
+  DistributedClientApplicationOptions,
+  DistributedSilentFlowRequest,
+  RedeemOptions,
+} from './client-options';
 
 /**
  * A confidential client application whose token cache is shared by every instance of the app.
@@ -138,20 +70,17 @@ const ACCOUNTS_REMEMBERED = 1_000;
  * const later = await msal.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes: ['User.Read'] });
  * ```
  */
-export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
+export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
   /** The token cache this application reads and writes. */
   readonly cache: DistributedTokenCache;
-  private readonly config: Configuration;
-  private readonly authorityMetadata: AuthorityMetadataCache;
-  private readonly silentFlights = new SingleFlight<AuthenticationResult>();
-  /** AccountInfo per partition hash, valid only for the partition version it was derived from. */
-  private readonly accounts = new LruMap<string, { version: string; account: AccountInfo }>(ACCOUNTS_REMEMBERED);
-  private readonly redeemOnce = new RedeemOnce();
-  private readonly hasher: CodeHasher;
-  private readonly redeemSettings: RedeemOnceSettings;
+  readonly #cache: CacheInternals;
+  readonly #clients: PartitionClients;
+  readonly #accounts: AccountTokens;
+  readonly #hasher: CodeHasher;
+  readonly #redeemOnce: RedeemOnce;
   /** Calls in flight, which close() waits for. */
-  private readonly operations = new Set<Promise<unknown>>();
-  private closed = false;
+  readonly #operations = new Set<Promise<unknown>>();
+  #closed = false;
 
   /**
    * @param config - MSAL's configuration, without `cache.cachePlugin` (this class binds its own)
@@ -171,44 +100,26 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
       );
     }
     requireObject(options, 'options');
-    if (options.cache !== undefined && !(options.cache instanceof DistributedTokenCache)) {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.cache" must be a DistributedTokenCache');
-    }
-    this.config = config;
     this.cache = options.cache ?? new DistributedTokenCache();
-    this.authorityMetadata = new AuthorityMetadataCache(config.system);
-    const redeem = options.redeem === undefined ? {} : requireObject(options.redeem, 'options.redeem');
-    const leaseMs = optionalPositiveInteger(redeem.leaseMs, 'options.redeem.leaseMs', 30_000);
-    const tokenRequestTimeoutMs = optionalPositiveInteger(redeem.tokenRequestTimeoutMs, 'options.redeem.tokenRequestTimeoutMs', 30_000);
-    this.redeemSettings = {
-      leaseMs,
-      tokenRequestTimeoutMs,
-      // A duplicate outwaits both a dead holder's lease and a live holder's token request.
-      waitTimeoutMs: optionalPositiveInteger(
-        redeem.waitTimeoutMs,
-        'options.redeem.waitTimeoutMs',
-        Math.max(leaseMs, tokenRequestTimeoutMs) + 10_000,
-      ),
-      recordTtlMs: optionalPositiveInteger(redeem.recordTtlMs, 'options.redeem.recordTtlMs', 15 * 60_000),
-      lockStoreFailure: requireOneOf(
-        redeem.lockStoreFailure,
-        'options.redeem.lockStoreFailure',
-        ['fail-closed', 'fail-open'],
-        'fail-closed',
-      ),
-    };
-    if (redeem.codeHashKey === undefined) {
-      const { material, secret } = defaultCodeHashSecret(config.auth);
-      if (!secret) warnNoCodeHashSecret();
-      this.hasher = new CodeHasher(material);
-    } else {
-      this.hasher = new CodeHasher(requireNonEmptyString(redeem.codeHashKey, 'options.redeem.codeHashKey'));
-    }
+    this.#cache = internalsOf(this.cache);
+    this.#clients = new PartitionClients(config, this.#cache);
+    this.#accounts = new AccountTokens(this.#clients, (partition) => this.cache.partitionHash(partition));
+    const settings = redeemSettingsFrom(options.redeem);
+    this.#hasher = codeHasherFrom(config.auth, options.redeem);
+    this.#redeemOnce = new RedeemOnce({
+      lockStore: this.#cache.lockStore,
+      records: new RedemptionRecords(this.#hasher, this.#cache.values, settings.recordTtlMs),
+      events: sinkOf(this),
+      // On the cache, where `store:error` is declared and already reported for the token store:
+      // one listener sees every store failure, whichever store it was.
+      lockStoreError: (error, outcome) => this.#cache.events('store:error', { operation: 'lock', code: error.code, outcome, error }),
+      settings,
+    });
   }
 
   /** Codes this process is redeeming right now (for tests and stats; 0 when idle). */
   get redemptionsInFlight(): number {
-    return this.redeemOnce.inFlight;
+    return this.#redeemOnce.inFlight;
   }
 
   /**
@@ -228,8 +139,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async getAuthCodeUrl(request: AuthorizationUrlRequest): Promise<string> {
-    this.assertOpen();
-    return this.track(this.buildClient(undefined, request.authority).then((client) => client.getAuthCodeUrl(request)));
+    this.#assertOpen();
+    return this.#track(this.#clients.cachelessClient(request.authority).then((client) => client.getAuthCodeUrl(request)));
   }
 
   /**
@@ -275,59 +186,25 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
     request: DistributedAuthorizationCodeRequest,
     authCodePayload?: AuthorizationCodePayload,
   ): Promise<AuthenticationResult> {
-    this.assertOpen();
+    this.#assertOpen();
     validateCodeRequest(request);
     const { binding, ...msalRequest } = request;
-    const codeHash = this.hasher.code(request.code);
-    const bindingHash = this.hasher.binding({ codeVerifier: request.codeVerifier, binding });
-    const scopes = request.scopes;
-    const claimKey = `claim:{${codeHash}}`;
-    // Its steps call the internal methods: they go on after close() until the redemption ends.
-    const redemption = this.redeemOnce.run(codeHash, bindingHash, {
-      lockStore: this.cache.lockStore,
-      hasher: this.hasher,
-      events: this,
-      settings: this.redeemSettings,
+    const codeHash = this.#hasher.code(request.code);
+    const bindingHash = this.#hasher.binding({ codeVerifier: request.codeVerifier, binding });
+    // They go on after close() until the redemption ends (close() waits for it).
+    const tokens: RedemptionTokens = {
       redeem: async (onSend) =>
-        (
-          await this.buildClient(this.cache.operationPlugin(undefined, this.config.auth.clientId), request.authority, onSend)
-        ).acquireTokenByCode(msalRequest, authCodePayload),
+        (await this.#clients.redeemingClient(request.authority, onSend)).acquireTokenByCode(msalRequest, authCodePayload),
       silent: (homeAccountId, forceRefresh) =>
-        this.silentShared({
+        this.#accounts.silent({
           homeAccountId,
-          scopes,
+          scopes: request.scopes,
           forceRefresh,
           ...(request.authority !== undefined && { authority: request.authority }),
         }),
-      purge: async (homeAccountId) => {
-        const account = await this.accountByHomeId(homeAccountId);
-        if (account) await this.removeFromCache(account);
-      },
-      // On the cache, where `store:error` is declared and already reported for the token store:
-      // one listener sees every store failure, whichever store it was.
-      lockStoreError: (error, outcome) => this.cache.safeEmit('store:error', { operation: 'lock', code: error.code, outcome, error }),
-      // Every record carries a MAC under the app's secret, bound to its key (then sealed when
-      // encryption is on): whoever can write to a store cannot make it name another account.
-      outcomes: {
-        seal: (outcome) => this.cache.sealValue(signOutcome(outcome, this.hasher, claimKey), claimKey),
-        open: (stored) =>
-          verifyOutcome(this.cache.openValue(stored, claimKey), this.hasher, claimKey) ?? this.corruptRecord(codeHash, 'lock-store'),
-      },
-      mirror: {
-        read: async (hash) => {
-          const text = await this.cache.readRecord(`redeemed:{${hash}}`);
-          if (text === undefined) return undefined;
-          return verifyOutcome(text, this.hasher, `redeemed:{${hash}}`) ?? this.corruptRecord(hash, 'token-store');
-        },
-        write: (hash, outcome) =>
-          this.cache.writeRecord(
-            `redeemed:{${hash}}`,
-            signOutcome(outcome, this.hasher, `redeemed:{${hash}}`),
-            this.redeemSettings.recordTtlMs,
-          ),
-      },
-    });
-    return this.track(redemption);
+      purge: (homeAccountId) => this.#accounts.purge(homeAccountId),
+    };
+    return this.#track(this.#redeemOnce.run(codeHash, bindingHash, tokens));
   }
 
   /**
@@ -357,58 +234,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async acquireTokenSilent(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    this.assertOpen();
-    return this.track(this.silentShared(request));
-  }
-
-  /** acquireTokenSilent without the closed check: redemptions in flight use it after close(). */
-  private async silentShared(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    requireObject(request, 'request');
-    const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
-    const partition = this.accountPartition(homeAccountId);
-    const run = (): Promise<AuthenticationResult> => this.silent(partition, request);
-    const key = silentJoinKey(partition.value, request);
-    if (key === undefined) return run();
-    const { promise, joined } = this.silentFlights.run(key, run);
-    if (!joined || request.correlationId === undefined) return promise;
-    // As MSAL's own deduplication does: a joined caller's result carries its own correlation id.
-    return promise.then((result) => ({ ...result, correlationId: request.correlationId! }));
-  }
-
-  private async silent(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    const { client, plugin } = await this.clientFor(partition, request.authority);
-    const account = request.account ?? (await this.accountIn(partition, client, plugin));
-    if (!account) {
-      throw new InteractionRequiredAuthError(
-        'no_account_in_cache',
-        '', // msal-common's second argument is the correlation id; the message is the third
-        `No account with this homeAccountId is in the token cache (partition ${this.cache.partitionHash(partition)}, a hash); sign the user in again`,
-      );
-    }
-    const { homeAccountId: _homeAccountId, ...msalRequest } = request as SilentFlowRequest & { homeAccountId?: string };
-    return client.acquireTokenSilent({ ...msalRequest, account });
-  }
-
-  /**
-   * The account of an account partition. MSAL finds it by deserializing the whole partition, which
-   * acquireTokenSilent then does again; the account is a function of the stored contents, so it is
-   * derived once per stored version (versions are random per write) and remembered.
-   */
-  private async accountIn(partition: PartitionKey, client: ConfidentialClientApplication, plugin: PartitionCachePlugin) {
-    const snapshot = await plugin.load(); // the operation's one read; MSAL's loads below reuse it
-    // Only a version whose contents hold the account (a corrupt record keeps its version but reads as empty).
-    const holdsAccount = snapshot !== undefined && accountIdsIn(snapshot.document).includes(partition.homeAccountId!);
-    const version = holdsAccount ? snapshot.version : '';
-    const known = version === '' ? undefined : this.accounts.get(partition.hash);
-    if (known?.version === version) return known.account;
-    const account = await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!);
-    // Without the ID token and its claims: MSAL's silent flow finds the tokens by the account's ids
-    // and takes the result's account and claims from the cache, and the heap keeps no ID tokens.
-    if (account && version !== '') {
-      const { idToken: _idToken, idTokenClaims: _claims, ...ids } = account;
-      this.accounts.set(partition.hash, { version, account: ids });
-    }
-    return account;
+    this.#assertOpen();
+    return this.#track(this.#accounts.silent(request));
   }
 
   /**
@@ -431,15 +258,15 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async acquireTokenByRefreshToken(request: RefreshTokenRequest): Promise<AuthenticationResult | null> {
-    this.assertOpen();
+    this.#assertOpen();
     requireObject(request, 'request');
     requireNonEmptyString(request.refreshToken, 'request.refreshToken', 16 * 1024);
     // Like a redemption, the partition is the account Entra ID answers for. MSAL stores a refresh
     // result only for an account already in the cache unless forced, and this one is empty.
-    return this.track(
-      this.clientFor(undefined, request.authority).then(({ client }) =>
-        client.acquireTokenByRefreshToken({ ...request, forceCache: true }),
-      ),
+    return this.#track(
+      this.#clients
+        .clientFor(undefined, request.authority)
+        .then(({ client }) => client.acquireTokenByRefreshToken({ ...request, forceCache: true })),
     );
   }
 
@@ -456,11 +283,12 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async acquireTokenByClientCredential(request: ClientCredentialRequest): Promise<AuthenticationResult | null> {
-    this.assertOpen();
+    this.#assertOpen();
     requireObject(request, 'request');
-    const authority = this.authorityOf(request.authority);
-    const partition = PartitionKey.forApp(this.config.auth.clientId, tenantOf(authority));
-    return this.track(this.clientFor(partition, request.authority).then(({ client }) => client.acquireTokenByClientCredential(request)));
+    const partition = this.#clients.appPartition(request.authority);
+    return this.#track(
+      this.#clients.clientFor(partition, request.authority).then(({ client }) => client.acquireTokenByClientCredential(request)),
+    );
   }
 
   /**
@@ -476,11 +304,11 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult | null> {
-    this.assertOpen();
+    this.#assertOpen();
     requireObject(request, 'request');
-    const partition = PartitionKey.forOnBehalfOf(this.config.auth.clientId, request.oboAssertion);
-    return this.track(
-      this.clientFor(partition, request.authority).then(async ({ client }) => {
+    const partition = PartitionKey.forOnBehalfOf(this.#clients.clientId, request.oboAssertion);
+    return this.#track(
+      this.#clients.clientFor(partition, request.authority).then(async ({ client }) => {
         // MSAL's on-behalf-of flow reads its in-memory cache without asking the plugin first: load it.
         await client.getTokenCache().getAllAccounts();
         return client.acquireTokenOnBehalfOf(request);
@@ -494,14 +322,8 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * @param homeAccountId - MSAL's `AccountInfo.homeAccountId`
    */
   async getAccountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
-    this.assertOpen();
-    return this.track(this.accountByHomeId(homeAccountId));
-  }
-
-  private async accountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
-    const partition = this.accountPartition(homeAccountId);
-    const { client } = await this.clientFor(partition, undefined);
-    return client.getTokenCache().getAccountByHomeId(homeAccountId);
+    this.#assertOpen();
+    return this.#track(this.#accounts.accountByHomeId(homeAccountId));
   }
 
   /**
@@ -517,15 +339,9 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async removeAccount(account: AccountInfo): Promise<void> {
-    this.assertOpen();
+    this.#assertOpen();
     requireObject(account, 'account');
-    return this.track(this.removeFromCache(account));
-  }
-
-  private async removeFromCache(account: AccountInfo): Promise<void> {
-    const partition = this.accountPartition(account.homeAccountId);
-    const { client } = await this.clientFor(partition, undefined);
-    await client.getTokenCache().removeAccount(account);
+    return this.#track(this.#accounts.remove(account));
   }
 
   /**
@@ -546,15 +362,15 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * ```
    */
   async warmUp(options: { authorities?: string[] } = {}): Promise<void> {
-    this.assertOpen();
+    this.#assertOpen();
     requireObject(options, 'options');
     const more = options.authorities ?? [];
     if (!Array.isArray(more)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"options.authorities" must be an array of URLs');
     const authorities = [
-      this.authorityOf(undefined),
+      this.#clients.authorityOf(undefined),
       ...more.map((authority, index) => requireNonEmptyString(authority, `options.authorities[${index}]`, 2048)),
     ];
-    await this.track(Promise.all([this.cache.connect(), ...authorities.map((authority) => this.metadataFor(authority))]));
+    await this.#track(Promise.all([this.cache.connect(), ...authorities.map((authority) => this.#clients.metadataFor(authority))]));
   }
 
   /**
@@ -564,100 +380,20 @@ export class DistributedClientApplication extends SafeEmitter<RedeemEvents> {
    * Idempotent. The cache is not closed: call `cache.close()` after this.
    */
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.allSettled([...this.operations]);
-  }
-
-  /** The partition of an account for this app: apps with other client ids on the store never share it. */
-  private accountPartition(homeAccountId: string): PartitionKey {
-    return PartitionKey.forAccount(homeAccountId).forClient(this.config.auth.clientId);
-  }
-
-  /** A fresh MSAL client whose cache is exactly one partition, with discovery already done. */
-  private async clientFor(partition: PartitionKey | undefined, requestAuthority: string | undefined) {
-    const plugin = this.cache.operationPlugin(partition, this.config.auth.clientId);
-    return { client: await this.buildClient(plugin, requestAuthority), plugin };
-  }
-
-  /** `onSend`: the client reports each POST it starts (see {@link RedeemingClient}). */
-  private async buildClient(
-    cachePlugin: ICachePlugin | undefined,
-    requestAuthority: string | undefined,
-    onSend?: () => void,
-  ): Promise<ConfidentialClientApplication> {
-    const authority = this.authorityOf(requestAuthority);
-    const metadata = await this.metadataFor(authority);
-    const configuration: Configuration = {
-      ...this.config,
-      auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
-      ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
-    };
-    return onSend ? new RedeemingClient(configuration, onSend) : new ConfidentialClientApplication(configuration);
-  }
-
-  private authorityOf(requestAuthority: string | undefined): string {
-    return requestAuthority ?? this.config.auth.authority ?? DEFAULT_AUTHORITY;
-  }
-
-  /** The authority's metadata, fetched once per authority (never rejects); none when configured. */
-  private async metadataFor(authority: string): Promise<string | undefined> {
-    return this.config.auth.authorityMetadata ? undefined : this.authorityMetadata.get(authority);
-  }
-
-  /** A redemption record that failed its integrity check: an event, and an error instead of an identity. */
-  private corruptRecord(codeHash: string, store: 'lock-store' | 'token-store'): never {
-    this.safeEmit('redeem:corrupt', { codeHash, store });
-    throw new RedemptionRecordCorruptError(
-      `the stored outcome of this authorization code's redemption (${codeHash.slice(0, 16)}, a keyed hash) failed its integrity check: it was edited, or written with another codeHashKey, so no tokens are returned for it; restart the sign-in from /authorize, and check who can write to the ${store === 'lock-store' ? 'lock store' : 'token store'} (see docs/security.md)`,
-    );
+    this.#closed = true;
+    await Promise.allSettled([...this.#operations]);
   }
 
   /** Remembers a call in flight until it settles, for close(). */
-  private track<T>(operation: Promise<T>): Promise<T> {
-    this.operations.add(operation);
-    const forget = (): void => void this.operations.delete(operation);
+  #track<T>(operation: Promise<T>): Promise<T> {
+    this.#operations.add(operation);
+    const forget = (): void => void this.#operations.delete(operation);
     operation.then(forget, forget);
     return operation;
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new ClosedError('this DistributedClientApplication is closed; create a new one');
-    this.cache.assertOpen();
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('this DistributedClientApplication is closed; create a new one');
+    this.#cache.assertOpen();
   }
-}
-
-let warnedNoCodeHashSecret = false;
-
-/**
- * Once per process: an app with only a client assertion has no secret to derive the hashing key
- * from, so code hashes and record MACs would be computable by anyone who knows the client id.
- */
-function warnNoCodeHashSecret(): void {
-  if (warnedNoCodeHashSecret) return;
-  warnedNoCodeHashSecret = true;
-  process.emitWarning(
-    'DistributedClientApplication has no client secret or certificate private key to derive redeem.codeHashKey from; set options.redeem.codeHashKey to a random secret shared by every instance (see docs/security.md)',
-    { code: 'MSAL_DC_NO_CODE_HASH_KEY' },
-  );
-}
-
-/** The tenant segment of an authority URL (`common`, `organizations`, a GUID or a domain). */
-function tenantOf(authority: string): string {
-  try {
-    return new URL(authority).pathname.split('/').filter(Boolean)[0] ?? 'common';
-  } catch {
-    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"authority" must be a URL such as https://login.microsoftonline.com/<tenant>`);
-  }
-}
-
-/** Refuses malformed redemption requests before anything is stored or sent. */
-function validateCodeRequest(request: DistributedAuthorizationCodeRequest): void {
-  requireObject(request, 'request');
-  requireNonEmptyString(request.code, 'request.code', 16 * 1024);
-  requireNonEmptyString(request.redirectUri, 'request.redirectUri', 4096);
-  if (!Array.isArray(request.scopes))
-    throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', '"request.scopes" must be an array of strings');
-  request.scopes.forEach((scope, index) => requireNonEmptyString(scope, `request.scopes[${index}]`, 1024));
-  if (request.codeVerifier !== undefined) requireNonEmptyString(request.codeVerifier, 'request.codeVerifier', 1024);
-  if (request.binding !== undefined) requireNonEmptyString(request.binding, 'request.binding', 4096);
 }

@@ -1,0 +1,111 @@
+/**
+ * The token operations on an account's partition: silent acquisition (with in-process joining of
+ * equal concurrent calls, and the account derived once per stored version), account lookup and
+ * removal. Used by the public methods and by redeem-once (to answer duplicates, and to purge
+ * tokens Entra ID refused).
+ */
+import { InteractionRequiredAuthError } from '@azure/msal-node';
+import type { AccountInfo, AuthenticationResult, ConfidentialClientApplication, SilentFlowRequest } from '@azure/msal-node';
+import type { PartitionCachePlugin } from '../cache/cache-plugin';
+import { accountIdsIn } from '../cache/cache-document';
+import type { PartitionKey } from '../cache/partition-key';
+import { LruMap } from '../internal/lru-map';
+import { requireObject } from '../internal/validate';
+import { SingleFlight } from '../internal/single-flight';
+import type { DistributedSilentFlowRequest } from './client-options';
+import type { PartitionClients } from './partition-clients';
+import { silentJoinKey } from './silent-join-key';
+
+/**
+ * Accounts remembered per partition version, least recently used dropped first: the active users'.
+ * Each is a few hundred bytes without its ID token; a miss costs one MSAL lookup, as without it.
+ */
+const ACCOUNTS_REMEMBERED = 1_000;
+
+export class AccountTokens {
+  private readonly silentFlights = new SingleFlight<AuthenticationResult>();
+  /** AccountInfo per partition hash, valid only for the partition version it was derived from. */
+  private readonly accounts = new LruMap<string, { version: string; account: AccountInfo }>(ACCOUNTS_REMEMBERED);
+
+  /**
+   * @param clients - MSAL clients bound to partitions
+   * @param partitionHash - how the cache names a partition (for error messages)
+   */
+  constructor(
+    private readonly clients: PartitionClients,
+    private readonly partitionHash: (partition: PartitionKey) => string,
+  ) {}
+
+  /**
+   * Tokens from the account's partition, refreshed when needed. Concurrent calls in this process
+   * that are equal in every field of the request (only `correlationId` may differ) share one call.
+   */
+  async silent(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
+    requireObject(request, 'request');
+    const homeAccountId = request.account ? request.account.homeAccountId : request.homeAccountId;
+    const partition = this.clients.accountPartition(homeAccountId);
+    const run = (): Promise<AuthenticationResult> => this.silentOnce(partition, request);
+    const key = silentJoinKey(partition.value, request);
+    if (key === undefined) return run();
+    const { promise, joined } = this.silentFlights.run(key, run);
+    if (!joined || request.correlationId === undefined) return promise;
+    // As MSAL's own deduplication does: a joined caller's result carries its own correlation id.
+    return promise.then((result) => ({ ...result, correlationId: request.correlationId! }));
+  }
+
+  /** The cached account with this homeAccountId, or `null`. */
+  async accountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
+    const partition = this.clients.accountPartition(homeAccountId);
+    const { client } = await this.clients.clientFor(partition, undefined);
+    return client.getTokenCache().getAccountByHomeId(homeAccountId);
+  }
+
+  /** Removes the account and its tokens; the partition is deleted when nothing is left in it. */
+  async remove(account: AccountInfo): Promise<void> {
+    const partition = this.clients.accountPartition(account.homeAccountId);
+    const { client } = await this.clients.clientFor(partition, undefined);
+    await client.getTokenCache().removeAccount(account);
+  }
+
+  /** Removes an account's tokens, if it is in the cache (redeem-once: tokens Entra ID refused). */
+  async purge(homeAccountId: string): Promise<void> {
+    const account = await this.accountByHomeId(homeAccountId);
+    if (account) await this.remove(account);
+  }
+
+  private async silentOnce(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
+    const { client, plugin } = await this.clients.clientFor(partition, request.authority);
+    const account = request.account ?? (await this.accountIn(partition, client, plugin));
+    if (!account) {
+      throw new InteractionRequiredAuthError(
+        'no_account_in_cache',
+        '', // msal-common's second argument is the correlation id; the message is the third
+        `No account with this homeAccountId is in the token cache (partition ${this.partitionHash(partition)}, a hash); sign the user in again`,
+      );
+    }
+    const { homeAccountId: _homeAccountId, ...msalRequest } = request as SilentFlowRequest & { homeAccountId?: string };
+    return client.acquireTokenSilent({ ...msalRequest, account });
+  }
+
+  /**
+   * The account of an account partition. MSAL finds it by deserializing the whole partition, which
+   * acquireTokenSilent then does again; the account is a function of the stored contents, so it is
+   * derived once per stored version (versions are random per write) and remembered.
+   */
+  private async accountIn(partition: PartitionKey, client: ConfidentialClientApplication, plugin: PartitionCachePlugin) {
+    const snapshot = await plugin.load(); // the operation's one read; MSAL's loads below reuse it
+    // Only a version whose contents hold the account (a corrupt record keeps its version but reads as empty).
+    const holdsAccount = snapshot !== undefined && accountIdsIn(snapshot.document).includes(partition.homeAccountId!);
+    const version = holdsAccount ? snapshot.version : '';
+    const known = version === '' ? undefined : this.accounts.get(partition.hash);
+    if (known?.version === version) return known.account;
+    const account = await client.getTokenCache().getAccountByHomeId(partition.homeAccountId!);
+    // Without the ID token and its claims: MSAL's silent flow finds the tokens by the account's ids
+    // and takes the result's account and claims from the cache, and the heap keeps no ID tokens.
+    if (account && version !== '') {
+      const { idToken: _idToken, idTokenClaims: _claims, ...ids } = account;
+      this.accounts.set(partition.hash, { version, account: ids });
+    }
+    return account;
+  }
+}
