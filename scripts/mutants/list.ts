@@ -44,7 +44,8 @@ export const mutations: Mutation[] = [
     description: 'a duplicate that finds the code claimed by another process sends it too',
     file: REDEMPTION,
     original: "if (claim.state === 'claimed') {\n        this.lease = claim.lease;",
-    replacement: "if (claim.state === 'claimed' || claim.state === 'busy') {\n        if (claim.state === 'claimed') this.lease = claim.lease;",
+    replacement:
+      "if (claim.state === 'claimed' || claim.state === 'busy') {\n        if (claim.state === 'claimed') this.lease = claim.lease;",
     tests: ['__tests__/redeem/redeem-faults.test.ts'],
     testNamePattern: 'keeps its lease while the token endpoint is slower',
   },
