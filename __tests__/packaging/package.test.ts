@@ -167,6 +167,17 @@ describe('the packed package, installed in a fresh project', () => {
     expect(ours).toEqual(['dist/index.d.mts', 'dist/index.d.ts', 'dist/testing.d.mts', 'dist/testing.d.ts']);
   }, 60_000);
 
+  it('publishes types that name no internal member: no @internal, no TypeScript private member (ES #private only)', () => {
+    for (const file of ['index.d.ts', 'testing.d.ts']) {
+      const types = readFileSync(join(installed, 'dist', file), 'utf8');
+      const internals = types
+        .split(/\r?\n/)
+        .filter((line) => /@internal\b/.test(line) || /^\s+(private|protected)\b(?! constructor\()/.test(line))
+        .map((line) => `${file}: ${line.trim()}`);
+      expect(internals).toEqual([]);
+    }
+  });
+
   it('passes publint (strict, not even a suggestion) and attw (node10, node16 CJS and ESM, bundler)', async () => {
     const results = await lintTarball(packed.tarball);
     expect(lintProblems(results)).toEqual([]);
