@@ -249,7 +249,7 @@ export const mutations: Mutation[] = [
     guarantee: 'G9',
     description: "MemoryLockStore keeps a code's claim record after recordTtlMs",
     file: 'src/lock/memory-lock-store.ts',
-    original: 'else this.claims.delete(key);',
+    original: 'else this.#claims.delete(key);',
     replacement: 'else void key;',
     tests: ['__tests__/lock/lock-store-contract.test.ts'],
     testNamePattern: 'MemoryLockStore.activeKeys counts only live records',
