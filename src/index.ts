@@ -43,6 +43,6 @@ export type {
   RedeemOptions,
 } from './client/distributed-client-application';
 export type { RedeemEvent, RedeemEvents } from './redeem/redeem-once';
-export { RedisLockStore } from './lock/redis-lock-store';
-export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
+export { RedisLockStore } from './lock/redis/redis-lock-store';
+export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';

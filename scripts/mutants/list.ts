@@ -52,7 +52,7 @@ export const mutations: Mutation[] = [
     id: 'g1-claim-not-durable',
     guarantee: 'G1',
     description: 'a claim counts before the replicas acknowledge it (no WAIT): a failover loses it and the code is sent again',
-    file: 'src/lock/redis-lock-store.ts',
+    file: 'src/lock/redis/replica-acks.ts',
     original: 'if (required === 0 || !client.sendCommand) return;',
     replacement: 'if (required >= 0 || !client.sendCommand) return;',
     tests: ['__tests__/failover/failover-storm.test.ts'],
