@@ -51,6 +51,6 @@ export type {
   DistributedSilentFlowRequest,
   RedeemOptions,
 } from './client/distributed-client-application';
-export { RedisLockStore } from './lock/redis-lock-store';
-export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis-lock-store';
+export { RedisLockStore } from './lock/redis/redis-lock-store';
+export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';

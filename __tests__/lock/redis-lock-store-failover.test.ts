@@ -2,8 +2,10 @@
 // calls retried on a connection that resets, and no listener leak while a client reconnects.
 // Redis is real: a primary and a replica behind one endpoint, or one server behind a TcpProxy.
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { createClient } from '@keyv/redis';
 import { RedisLockStore, StoreUnavailableError } from '../../src';
+import { redisLockStoreInternals } from '../../src/lock/redis/redis-lock-store';
 import type { Claim } from '../../src';
 import { RedisReplicaPair, RedisServer, TcpProxy, findFreePort } from '../../src/testing';
 import { rejectionOf, thrownBy } from '../helpers/assertions';
@@ -118,8 +120,7 @@ describe('RedisLockStore on a connection that resets', () => {
   it('50 calls waiting for a reconnecting client share one ready listener (Node warns of a leak past 10)', async () => {
     const store = newStore({ url: proxy.url, keyPrefix: `listeners-${randomUUID()}:`, commandTimeoutMs: 10_000 });
     await store.connect();
-    const client = (store as unknown as { client: { isReady: boolean; listenerCount(event: string): number; getMaxListeners(): number } })
-      .client;
+    const client = redisLockStoreInternals(store).connection.client as unknown as EventEmitter & { isReady: boolean };
     const ownListeners = client.listenerCount('ready'); // the store's own (it clears the last connection error)
     proxy.switchTo(await findFreePort()); // nothing listens there: the client keeps reconnecting
     proxy.resetConnections();

@@ -12,6 +12,7 @@ import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { ClosedError, LockTimeoutError, RedisLockStore, StoreUnavailableError } from '../../src';
 import type { Lease } from '../../src';
+import { redisLockStoreInternals } from '../../src/lock/redis/redis-lock-store';
 import { RedisServer, createTestCertificateAuthority, findFreePort, issueLoopbackServerCertificate } from '../../src/testing';
 import type { CertificateAndKey } from '../../src/testing';
 import { rejectionOf, thrownBy } from '../helpers/assertions';
@@ -21,9 +22,9 @@ const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 1_000 };
 
 /** The client a store opened from its url, once it has one (an event loop turn per check, no sleep). */
 async function clientOf(store: RedisLockStore): Promise<{ destroy(): void }> {
-  const internals = store as unknown as { client?: { destroy(): void } };
-  while (!internals.client) await new Promise((resolve) => setImmediate(resolve));
-  return internals.client;
+  const { connection } = redisLockStoreInternals(store);
+  while (!connection.client) await new Promise((resolve) => setImmediate(resolve));
+  return connection.client;
 }
 
 function leaseOf(claim: Awaited<ReturnType<RedisLockStore['claim']>>): Lease {
@@ -273,12 +274,9 @@ describe('RedisLockStore on its own redis-server', () => {
       } finally {
         // Connections opened after close() are out of reach of the API and would keep jest from
         // exiting (they reconnect forever once the server stops): destroy them through internals.
-        const internals = store as unknown as {
-          connecting?: Promise<{ destroy(): void }>;
-          subscriber?: Promise<{ destroy(): void } | undefined>;
-        };
-        (await internals.subscriber?.catch(() => undefined))?.destroy();
-        (await internals.connecting?.catch(() => undefined))?.destroy();
+        const { connection, waiters } = redisLockStoreInternals(store);
+        (await waiters.subscriber?.catch(() => undefined))?.destroy();
+        (await connection.connecting?.catch(() => undefined))?.destroy();
       }
     } finally {
       raw.destroy();
@@ -318,7 +316,7 @@ describe('RedisLockStore on its own redis-server', () => {
       raw.destroy();
       for (const store of [early, late]) {
         // A connection left open would reconnect forever once the server stops: end it through internals.
-        const client = (store as unknown as { client?: { isOpen: boolean; destroy(): void } }).client;
+        const client = redisLockStoreInternals(store).connection.client;
         if (client?.isOpen) client.destroy();
       }
     }

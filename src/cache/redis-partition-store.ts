@@ -7,7 +7,7 @@
  * these keys (they are not Keyv values).
  */
 import { withDeadline } from '../internal/deadline';
-import { untilReady } from '../internal/redis-ready';
+import { readyWithin } from '../internal/redis-ready';
 import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
 import type { ScriptingClient } from '../internal/redis-script';
@@ -71,10 +71,8 @@ export class RedisPartitionStore implements PartitionStore {
    * caller was told it failed.
    */
   private async client(): Promise<RedisScriptingClient> {
-    const deadlineAt = Date.now() + this.storeTimeoutMs;
-    const client = (await withDeadline(this.store.getClient(), this.storeTimeoutMs, 'Redis connect')) as RedisScriptingClient;
-    await untilReady(client, deadlineAt - Date.now(), 'Redis connect', this.storeTimeoutMs);
-    return client;
+    const client = this.store.getClient() as Promise<RedisScriptingClient>;
+    return readyWithin(client, Date.now() + this.storeTimeoutMs, this.storeTimeoutMs);
   }
 
   async read(storageKey: string): Promise<ReadResult> {
@@ -154,7 +152,10 @@ function toReadResult([version, partition, cache]: (string | null | undefined)[]
   return { kind: 'found', record: { version, partition, cache } };
 }
 
-/** A node-redis cluster whose connect() has started but has not discovered the slots yet. */
+/**
+ * Whether a command failed with Redis' `WRONGTYPE` (the key holds another type of value than the
+ * command reads), answered directly or as the cause of the error `withDeadline` wraps it in.
+ */
 function isWrongType(error: unknown): boolean {
   const cause = (error as { cause?: unknown })?.cause ?? error;
   return String((cause as Error)?.message).startsWith('WRONGTYPE');

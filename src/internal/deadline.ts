@@ -34,6 +34,11 @@ export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, opera
   }
 }
 
+/** What is left of a deadline; at least 1 ms, so that a late step still fails by the timer. */
+export function remainingMs(deadlineAt: number): number {
+  return Math.max(1, deadlineAt - Date.now());
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,7 +1,8 @@
 // Waiting for a node-redis client to be usable, within a deadline, instead of sending a command
 // it would queue (and replay after an outage), refuse at once (offline queue disabled), or, for a
-// Redis Cluster still discovering its slots, fail with a TypeError.
-import { withDeadline } from './deadline';
+// Redis Cluster still discovering its slots, fail with a TypeError. Shared by the Redis lock store
+// and the Redis partition store.
+import { remainingMs, withDeadline } from './deadline';
 
 export interface ReadyAwareClient {
   /** node-redis: connected and not reconnecting (a cluster client has none). */
@@ -59,4 +60,15 @@ export async function untilReady(client: ReadyAwareClient, timeoutMs: number, op
   if (event === undefined) return;
   // A caller that gives up leaves the shared listener to the others (or to the next burst).
   await withDeadline(sharedWait(client, event), Math.max(1, timeoutMs), operation, budgetMs);
+}
+
+/**
+ * The client `opening` resolves to, once usable: getting it (a connect under way) and waiting for
+ * it to be ready share one deadline, `deadlineAt`, and fail with StoreUnavailableError naming
+ * `budgetMs` (the whole deadline) when it passes.
+ */
+export async function readyWithin<C extends ReadyAwareClient>(opening: Promise<C>, deadlineAt: number, budgetMs: number): Promise<C> {
+  const client = await withDeadline(opening, remainingMs(deadlineAt), 'Redis connect', budgetMs);
+  await untilReady(client, deadlineAt - Date.now(), 'Redis connect', budgetMs);
+  return client;
 }
