@@ -1,4 +1,8 @@
+import { join, resolve, sep } from 'node:path';
 import { defineConfig } from 'tsup';
+
+const testingDirectory = join(__dirname, 'src', 'testing');
+const errorsModule = join(__dirname, 'src', 'errors');
 
 // Ships ESM (.mjs, .d.mts) and CommonJS (.js, .d.ts), each with its own declarations, like @azure/msal-node.
 export default defineConfig({
@@ -15,4 +19,22 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
+  // The testing entry uses the main entry's error classes (src/testing/lock-store-contract.ts checks
+  // a store's errors with instanceof, as redeem-once does), so it must load dist/index.* rather than
+  // bundle copies of them: its imports of src/errors become imports of 'msal-distributed-cache' (the
+  // package itself), and its type imports of 'msal-distributed-cache' stay imports in the .d.ts.
+  // In the sources, src/errors stays a relative import: jest, tsx and Node need no dist/ for it.
+  external: ['msal-distributed-cache'],
+  esbuildPlugins: [
+    {
+      name: 'testing-loads-the-main-entry',
+      setup(build) {
+        build.onResolve({ filter: /\/errors$/ }, (args) =>
+          args.importer.startsWith(testingDirectory + sep) && resolve(args.resolveDir, args.path) === errorsModule
+            ? { path: 'msal-distributed-cache', external: true }
+            : undefined,
+        );
+      },
+    },
+  ],
 });

@@ -1,30 +1,18 @@
-// RedisLockStore on a real 3-master Redis Cluster, through node-redis cluster clients: leases,
-// single-use claims with fencing, and waiters woken by a completion published on another master.
-// Two stores with their own cluster clients stand for two processes.
+// RedisLockStore on a real 3-master Redis Cluster, through node-redis cluster clients: the whole
+// lock-store contract (src/testing/lock-store-contract.ts), then leases, single-use claims with
+// fencing, and waiters woken by a completion published on another master, with the cluster's own
+// twists. Two stores with their own cluster clients stand for two processes.
 import { randomUUID } from 'node:crypto';
 import { LockTimeoutError, RedisLockStore } from '../../src';
-import type { Claim, ClaimOptions, Lease } from '../../src';
-import { RedisCluster } from '../../src/testing';
+import type { ClaimOptions } from '../../src';
+import { lockStoreContract, RedisCluster } from '../../src/testing';
+import { claimUntilNotBusy, expectClaimed } from '../../src/testing/lock-store-contract';
 import { connectedClusterClient, newClusterClient } from './cluster-clients';
 import type { ClusterClient } from './cluster-clients';
 
 const TTL = 60_000;
 const claimOptions: ClaimOptions = { leaseMs: 10_000, recordTtlMs: TTL };
 const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 10_000 };
-
-function expectClaimed(claim: Claim): Lease {
-  if (claim.state !== 'claimed') throw new Error(`expected 'claimed', got ${JSON.stringify(claim)}`);
-  return claim.lease;
-}
-
-/** Claims again while the claim is busy, waiting for a change in between (the documented usage). */
-async function claimUntilNotBusy(store: RedisLockStore, key: string): Promise<Claim> {
-  for (;;) {
-    const claim = await store.claim(key, claimOptions);
-    if (claim.state !== 'busy') return claim;
-    await store.waitForChange(key, 50);
-  }
-}
 
 describe('RedisLockStore on a Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -61,6 +49,11 @@ describe('RedisLockStore on a Redis Cluster', () => {
     stores.push(store);
     return store;
   }
+
+  // Each test's two stores are fresh cluster clients with a fresh keyPrefix (the beforeEach above).
+  lockStoreContract({ describe, test, beforeEach, afterEach }, async () => ({ a: await newStore(), b: await newStore() }), {
+    name: 'RedisLockStore over Redis Cluster clients',
+  });
 
   /** The port of the master serving the slot of `tag` (all keys of one lock key carry it as their hash tag). */
   async function masterPortOf(tag: string): Promise<number> {

@@ -34,7 +34,7 @@ test('the blocks are found: README, the guides and the TSDoc examples', () => {
   for (const file of [
     'src/cache/distributed-token-cache.ts',
     'src/client/distributed-client-application.ts',
-    'src/testing/fake-entra-id.ts',
+    'src/testing/fake-entra-id/fake-entra-id.ts',
   ]) {
     expect(files).toContain(file);
   }

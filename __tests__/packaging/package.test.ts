@@ -152,6 +152,26 @@ describe('the packed package, installed in a fresh project', () => {
     60_000,
   );
 
+  it.each([
+    ['ESM (import)', 'lock-store-contract.mjs'],
+    ['CommonJS (require)', 'lock-store-contract.cjs'],
+  ])(
+    'runs the exported lock-store contract from %s under node:test, without jest, and MemoryLockStore passes it',
+    async (_mode, program) => {
+      const result = assertSucceeded(
+        program,
+        await run(process.execPath, ['--test-reporter=tap', program], { cwd: project, env: consumerEnv(), timeoutMs: 60_000 }),
+      );
+      // Every test ran and passed: among them, the ones that check LockTimeoutError and ClosedError
+      // with instanceof, which only pass when the contract sees the classes the store throws.
+      expect(result.stdout).toMatch(/^# tests 15$/m);
+      expect(result.stdout).toMatch(/^# pass 15$/m);
+      expect(result.stdout).toMatch(/^# fail 0$/m);
+      expect(result.stdout).toContain('acquire gives up with LockTimeoutError');
+    },
+    60_000,
+  );
+
   it('type-checks from ESM (.mts) and CommonJS (.cts) under NodeNext, strict, each with its own declarations', async () => {
     const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
     const result = assertSucceeded(

@@ -3,8 +3,8 @@
  * ID over HTTPS on loopback that the real `@azure/msal-node` talks to; a throwaway test certificate
  * authority; and real `redis-server`, Redis Cluster and PostgreSQL processes
  * ({@link RedisServer}, {@link RedisCluster}, {@link PostgresServer}) to kill, pause and restart, and a
- * primary with a replica behind one endpoint ({@link RedisReplicaPair}, {@link TcpProxy}) to fail over.
- * Not for production use.
+ * primary with a replica behind one endpoint ({@link RedisReplicaPair}, {@link TcpProxy}) to fail over;
+ * and {@link lockStoreContract}, the tests a `LockStore` of your own should pass. Not for production use.
  *
  * @module msal-distributed-cache/testing
  */
@@ -21,3 +21,5 @@ export { RedisCluster } from './redis-cluster';
 export { RedisReplicaPair } from './redis-replica-pair';
 export { TcpProxy } from './tcp-proxy';
 export { PostgresServer } from './postgres-server';
+export { lockStoreContract } from './lock-store-contract';
+export type { LockStoreContractFunctions, LockStoreContractOptions, LockStoreInstances } from './lock-store-contract';
