@@ -87,28 +87,35 @@ async function idOf(flag: '-u' | '-g', user: string): Promise<number> {
  * ```
  */
 export class PostgresServer {
-  private stopping: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
 
+  readonly #binDirectory: string;
+  readonly #directory: string;
+  readonly #runuser: string | undefined;
   private constructor(
     /** The TCP port it listens on, on 127.0.0.1. */
     readonly port: number,
-    private readonly binDirectory: string,
-    private readonly directory: string,
+    binDirectory: string,
+    directory: string,
     /** Set when we are root: initdb and pg_ctl then run through it, as the postgres user. */
-    private readonly runuser: string | undefined,
-  ) {}
+    runuser: string | undefined,
+  ) {
+    this.#binDirectory = binDirectory;
+    this.#directory = directory;
+    this.#runuser = runuser;
+  }
 
   /** `postgresql://postgres@127.0.0.1:<port>/postgres`, for `pg` (and `@keyv/postgres`). */
   get url(): string {
     return `postgresql://${POSTGRES_USER}@127.0.0.1:${this.port}/postgres`;
   }
 
-  private get dataDirectory(): string {
-    return join(this.directory, 'data');
+  get #dataDirectory(): string {
+    return join(this.#directory, 'data');
   }
 
-  private get logFile(): string {
-    return join(this.directory, 'postgres.log');
+  get #logFile(): string {
+    return join(this.#directory, 'postgres.log');
   }
 
   /**
@@ -124,8 +131,8 @@ export class PostgresServer {
     const server = new PostgresServer(await findFreePort(), binDirectory, directory, runuser);
     try {
       if (runuser) await chown(directory, await idOf('-u', POSTGRES_USER), await idOf('-g', POSTGRES_USER));
-      await server.initdb();
-      await server.pgCtlStart();
+      await server.#initdb();
+      await server.#pgCtlStart();
     } catch (error) {
       await server.stop().catch(() => undefined);
       throw error;
@@ -133,32 +140,32 @@ export class PostgresServer {
     return server;
   }
 
-  private async initdb(): Promise<void> {
-    await this.run('initdb', ['-D', this.dataDirectory, '-A', 'trust', '-U', POSTGRES_USER, '--no-sync', '-E', 'UTF8', '--locale=C']);
+  async #initdb(): Promise<void> {
+    await this.#run('initdb', ['-D', this.#dataDirectory, '-A', 'trust', '-U', POSTGRES_USER, '--no-sync', '-E', 'UTF8', '--locale=C']);
   }
 
-  private async pgCtlStart(): Promise<void> {
+  async #pgCtlStart(): Promise<void> {
     const options = [
       '-c listen_addresses=127.0.0.1',
       `-c port=${this.port}`,
-      `-c unix_socket_directories=${shellQuote(this.directory)}`,
+      `-c unix_socket_directories=${shellQuote(this.#directory)}`,
       '-c fsync=off',
     ].join(' ');
     try {
-      await this.run('pg_ctl', ['-D', this.dataDirectory, '-o', options, '-w', '-l', this.logFile, 'start']);
+      await this.#run('pg_ctl', ['-D', this.#dataDirectory, '-o', options, '-w', '-l', this.#logFile, 'start']);
     } catch (error) {
-      const log = await readFile(this.logFile, 'utf8').catch(() => '');
+      const log = await readFile(this.#logFile, 'utf8').catch(() => '');
       throw new Error(`${(error as Error).message}\nserver log: ${log.slice(-1000)}`);
     }
   }
 
   /** Runs `initdb` or `pg_ctl`, as the postgres user when we are root; fails with its stderr. */
-  private async run(binary: 'initdb' | 'pg_ctl', args: string[]): Promise<void> {
-    const path = join(this.binDirectory, binary);
-    const [file, ...fileArgs] = this.runuser ? [this.runuser, '-u', POSTGRES_USER, '--', path, ...args] : [path, ...args];
+  async #run(binary: 'initdb' | 'pg_ctl', args: string[]): Promise<void> {
+    const path = join(this.#binDirectory, binary);
+    const [file, ...fileArgs] = this.#runuser ? [this.#runuser, '-u', POSTGRES_USER, '--', path, ...args] : [path, ...args];
     try {
       // cwd: the postgres user may not be allowed into ours.
-      await execFileAsync(file!, fileArgs, { cwd: this.directory });
+      await execFileAsync(file!, fileArgs, { cwd: this.#directory });
     } catch (error) {
       const { stderr } = error as { stderr?: string };
       throw new Error(`PostgresServer: ${basename(path)} failed: ${stderr?.trim() || (error as Error).message}`);
@@ -167,19 +174,19 @@ export class PostgresServer {
 
   /** Stops the server (`pg_ctl -m immediate`) and deletes its directory. Safe to call again. */
   stop(): Promise<void> {
-    this.stopping ??= (async () => {
+    this.#stopping ??= (async () => {
       try {
         // Only if a server was started (it has a pid file), so that cleaning up after a failed initdb stays quiet.
-        if (await hasAccess(join(this.dataDirectory, 'postmaster.pid'), constants.F_OK)) {
-          await this.run('pg_ctl', ['-D', this.dataDirectory, '-m', 'immediate', '-w', 'stop']).catch((error: Error) => {
+        if (await hasAccess(join(this.#dataDirectory, 'postmaster.pid'), constants.F_OK)) {
+          await this.#run('pg_ctl', ['-D', this.#dataDirectory, '-m', 'immediate', '-w', 'stop']).catch((error: Error) => {
             // Already gone (e.g. crashed): there is nothing left to stop.
             if (!/no server running|does not exist|No such process/i.test(error.message)) throw error;
           });
         }
       } finally {
-        await rm(this.directory, { recursive: true, force: true });
+        await rm(this.#directory, { recursive: true, force: true });
       }
     })();
-    return this.stopping;
+    return this.#stopping;
   }
 }

@@ -46,14 +46,19 @@ async function redisCli(cli: string, args: string[], timeoutMs = 10_000): Promis
  * ```
  */
 export class RedisCluster {
-  private stopped = false;
+  #stopped = false;
 
+  readonly #directory: string;
+  readonly #cli: string;
   private constructor(
     /** The masters, in the order they were given to `redis-cli --cluster create`. */
     readonly servers: readonly RedisServer[],
-    private readonly directory: string,
-    private readonly cli: string,
-  ) {}
+    directory: string,
+    cli: string,
+  ) {
+    this.#directory = directory;
+    this.#cli = cli;
+  }
 
   /** The masters as node-redis `createCluster({ rootNodes })` wants them. */
   get rootNodes(): {
@@ -115,7 +120,7 @@ export class RedisCluster {
         ['--cluster', 'create', ...servers.map((server) => `127.0.0.1:${server.port}`), '--cluster-replicas', '0', '--cluster-yes'],
         60_000,
       );
-      await cluster.waitUntilOk(options.readyAttempts ?? 100);
+      await cluster.#waitUntilOk(options.readyAttempts ?? 100);
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -124,11 +129,11 @@ export class RedisCluster {
   }
 
   /** Polls `CLUSTER INFO` on every node until all report `cluster_state:ok`. */
-  private async waitUntilOk(attempts: number): Promise<void> {
+  async #waitUntilOk(attempts: number): Promise<void> {
     let last = '';
     for (let attempt = 0; attempt < attempts; attempt++) {
       const infos = await Promise.all(
-        this.servers.map((server) => redisCli(this.cli, ['-h', '127.0.0.1', '-p', String(server.port), 'cluster', 'info'])),
+        this.servers.map((server) => redisCli(this.#cli, ['-h', '127.0.0.1', '-p', String(server.port), 'cluster', 'info'])),
       );
       if (infos.every((info) => /^cluster_state:ok\r?$/m.test(info))) return;
       last = infos.find((info) => !/^cluster_state:ok\r?$/m.test(info)) ?? '';
@@ -139,9 +144,9 @@ export class RedisCluster {
 
   /** Stops every server and removes the cluster's files. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.#stopped) return;
+    this.#stopped = true;
     await Promise.allSettled(this.servers.map((server) => server.stop()));
-    rmSync(this.directory, { recursive: true, force: true });
+    rmSync(this.#directory, { recursive: true, force: true });
   }
 }

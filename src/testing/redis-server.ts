@@ -33,13 +33,16 @@ export async function findFreePort(): Promise<number> {
  * ```
  */
 export class RedisServer {
-  private process: ChildProcess | undefined;
+  #process: ChildProcess | undefined;
 
+  readonly #extraArgs: string[];
   private constructor(
     /** The port it listens on, on 127.0.0.1. */
     readonly port: number,
-    private readonly extraArgs: string[],
-  ) {}
+    extraArgs: string[],
+  ) {
+    this.#extraArgs = extraArgs;
+  }
 
   /** `redis://127.0.0.1:<port>` */
   get url(): string {
@@ -48,7 +51,7 @@ export class RedisServer {
 
   /** The server's process id, while it runs. */
   get pid(): number | undefined {
-    return this.process?.pid;
+    return this.#process?.pid;
   }
 
   /**
@@ -59,11 +62,11 @@ export class RedisServer {
    */
   static async start(options: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
     const server = new RedisServer(options.port ?? (await findFreePort()), options.args ?? []);
-    await server.spawn();
+    await server.#spawn();
     return server;
   }
 
-  private async spawn(): Promise<void> {
+  async #spawn(): Promise<void> {
     const args = [
       '--port',
       String(this.port),
@@ -75,10 +78,10 @@ export class RedisServer {
       'no',
       '--protected-mode',
       'no',
-      ...this.extraArgs,
+      ...this.#extraArgs,
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process = child;
+    this.#process = child;
     await new Promise<void>((resolve, reject) => {
       let output = '';
       const onData = (chunk: Buffer): void => {
@@ -98,34 +101,34 @@ export class RedisServer {
 
   /** Kills the server with SIGKILL and waits for it to exit. */
   async kill(): Promise<void> {
-    await this.signalAndWait('SIGKILL');
+    await this.#signalAndWait('SIGKILL');
   }
 
   /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
   pause(): void {
-    this.process?.kill('SIGSTOP');
+    this.#process?.kill('SIGSTOP');
   }
 
   /** Thaws a paused server (SIGCONT). */
   resume(): void {
-    this.process?.kill('SIGCONT');
+    this.#process?.kill('SIGCONT');
   }
 
   /** Starts the server again on the same port (after {@link kill} or {@link stop}). */
   async restart(): Promise<void> {
-    if (this.process) await this.stop();
-    await this.spawn();
+    if (this.#process) await this.stop();
+    await this.#spawn();
   }
 
   /** Stops the server (SIGCONT, then SIGTERM) and waits for it to exit. */
   async stop(): Promise<void> {
     this.resume();
-    await this.signalAndWait('SIGTERM');
+    await this.#signalAndWait('SIGTERM');
   }
 
-  private async signalAndWait(signal: NodeJS.Signals): Promise<void> {
-    const child = this.process;
-    this.process = undefined;
+  async #signalAndWait(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#process;
+    this.#process = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);

@@ -31,16 +31,21 @@ interface Pipe {
  * ```
  */
 export class TcpProxy {
-  private readonly pipes = new Set<Pipe>();
-  private paused: 'both' | 'replies' | undefined;
-  private readonly onHeld = new Set<(direction: 'requests' | 'replies') => void>();
+  readonly #pipes = new Set<Pipe>();
+  #paused: 'both' | 'replies' | undefined;
+  readonly #onHeld = new Set<(direction: 'requests' | 'replies') => void>();
 
+  readonly #server: Server;
+  #target: number;
   private constructor(
-    private readonly server: Server,
+    server: Server,
     /** The port it listens on, on 127.0.0.1. */
     readonly port: number,
-    private target: number,
-  ) {}
+    target: number,
+  ) {
+    this.#server = server;
+    this.#target = target;
+  }
 
   /**
    * Starts listening on a free loopback port (or `port`).
@@ -50,7 +55,7 @@ export class TcpProxy {
    */
   static async start(options: { targetPort: number; port?: number }): Promise<TcpProxy> {
     const pipes: { proxy?: TcpProxy } = {};
-    const server = createServer((client) => pipes.proxy!.accept(client));
+    const server = createServer((client) => pipes.proxy!.#accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -67,22 +72,22 @@ export class TcpProxy {
 
   /** The port connections go to now. */
   get targetPort(): number {
-    return this.target;
+    return this.#target;
   }
 
   /** Open connections through the proxy. */
   get connectionCount(): number {
-    return this.pipes.size;
+    return this.#pipes.size;
   }
 
   /** New connections go to `targetPort`; open ones stay where they are (see {@link resetConnections}). */
   switchTo(targetPort: number): void {
-    this.target = targetPort;
+    this.#target = targetPort;
   }
 
   /** Destroys every open connection on both sides, as a failover or a load balancer does. */
   resetConnections(): void {
-    for (const pipe of [...this.pipes]) this.drop(pipe);
+    for (const pipe of [...this.#pipes]) this.#drop(pipe);
   }
 
   /**
@@ -91,7 +96,7 @@ export class TcpProxy {
    * connection dies after the server did the work).
    */
   pause(direction: 'both' | 'replies' = 'both'): void {
-    this.paused = direction;
+    this.#paused = direction;
   }
 
   /** Resolves when bytes in `direction` are held next (after {@link pause}). */
@@ -99,17 +104,17 @@ export class TcpProxy {
     return new Promise((resolve) => {
       const listener = (held: 'requests' | 'replies'): void => {
         if (held !== direction) return;
-        this.onHeld.delete(listener);
+        this.#onHeld.delete(listener);
         resolve();
       };
-      this.onHeld.add(listener);
+      this.#onHeld.add(listener);
     });
   }
 
   /** Delivers what was held, in order, and forwards again. */
   resume(): void {
-    this.paused = undefined;
-    for (const pipe of this.pipes) {
+    this.#paused = undefined;
+    for (const pipe of this.#pipes) {
       for (const chunk of pipe.held.toServer.splice(0)) pipe.server.write(chunk);
       for (const chunk of pipe.held.toClient.splice(0)) pipe.client.write(chunk);
     }
@@ -118,35 +123,35 @@ export class TcpProxy {
   /** Stops listening and destroys every open connection. */
   async close(): Promise<void> {
     this.resetConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  private accept(client: Socket): void {
-    const server = connect({ host: '127.0.0.1', port: this.target });
+  #accept(client: Socket): void {
+    const server = connect({ host: '127.0.0.1', port: this.#target });
     const pipe: Pipe = { client, server, held: { toServer: [], toClient: [] } };
-    this.pipes.add(pipe);
+    this.#pipes.add(pipe);
     // No Nagle delay, as Redis and its clients set: small replies (a replica's ACK) pass at once.
     client.setNoDelay(true);
     server.setNoDelay(true);
     client.on('data', (chunk: Buffer) => {
-      if (this.paused !== 'both') return server.write(chunk);
+      if (this.#paused !== 'both') return server.write(chunk);
       pipe.held.toServer.push(chunk);
-      for (const listener of [...this.onHeld]) listener('requests');
+      for (const listener of [...this.#onHeld]) listener('requests');
     });
     server.on('data', (chunk: Buffer) => {
-      if (this.paused === undefined) return client.write(chunk);
+      if (this.#paused === undefined) return client.write(chunk);
       pipe.held.toClient.push(chunk);
-      for (const listener of [...this.onHeld]) listener('replies');
+      for (const listener of [...this.#onHeld]) listener('replies');
     });
     // Either side ending or failing ends both: the other side sees a reset connection.
     for (const socket of [client, server]) {
-      socket.on('error', () => this.drop(pipe));
-      socket.on('close', () => this.drop(pipe));
+      socket.on('error', () => this.#drop(pipe));
+      socket.on('close', () => this.#drop(pipe));
     }
   }
 
-  private drop(pipe: Pipe): void {
-    if (!this.pipes.delete(pipe)) return;
+  #drop(pipe: Pipe): void {
+    if (!this.#pipes.delete(pipe)) return;
     // RST rather than FIN, as a failed-over node or a load balancer dropping the flow sends.
     resetOrDestroy(pipe.client);
     resetOrDestroy(pipe.server);
