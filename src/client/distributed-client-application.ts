@@ -100,8 +100,9 @@ export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
       );
     }
     requireObject(options, 'options');
-    this.cache = options.cache ?? new DistributedTokenCache();
-    this.#cache = internalsOf(this.cache);
+    const cache = options.cache === undefined ? new DistributedTokenCache() : options.cache;
+    this.#cache = internalsOf(cache); // ERR_INVALID_ARG_TYPE for anything but a DistributedTokenCache, null included
+    this.cache = cache;
     this.#clients = new PartitionClients(config, this.#cache);
     this.#accounts = new AccountTokens(this.#clients, (partition) => this.cache.partitionHash(partition));
     const settings = redeemSettingsFrom(options.redeem);
