@@ -63,16 +63,21 @@ describe('acquireTokenByCode: redeem-once', () => {
     expect(app.redemptionsInFlight).toBe(0);
   });
 
-  it('an explicit binding (the session id) proves a duplicate; another binding is refused', async () => {
+  it('an explicit binding (a random value per sign-in) proves a duplicate; another binding is refused', async () => {
     const { app, events } = instance();
     const code = entra.mintCode({ redirectUri });
-    const first = await app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'session-1' });
-    const same = await app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'session-1' });
+    const first = await app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'sign-in-1' });
+    const same = await app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'sign-in-1' });
     expect(same.account?.homeAccountId).toBe(first.account?.homeAccountId);
-    await expect(app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'session-2' })).rejects.toMatchObject({
+    await expect(app.acquireTokenByCode({ code, redirectUri, scopes, binding: 'sign-in-2' })).rejects.toMatchObject({
       code: 'ERR_CODE_ALREADY_REDEEMED',
     });
-    await expect(app.acquireTokenByCode({ code, redirectUri, scopes })).rejects.toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
+    // Without proof: the error says what to pass, and that the session id is not a good binding.
+    await expect(app.acquireTokenByCode({ code, redirectUri, scopes })).rejects.toMatchObject({
+      code: 'ERR_CODE_ALREADY_REDEEMED',
+      reason: 'no-binding',
+      message: expect.stringContaining('a random value made at sign-in and kept in the session, not the session id'),
+    });
     expect(entra.tokenCallCount({ code })).toBe(1);
     expect(events.filter(([name]) => name === 'redeem:refused').map(([, event]) => (event as { reason: string }).reason)).toEqual([
       'binding-mismatch',

@@ -62,8 +62,9 @@ export interface RedeemOptions {
 /** `acquireTokenByCode`'s request, plus an optional `binding` that proves a duplicate is the same sign-in. */
 export type DistributedAuthorizationCodeRequest = AuthorizationCodeRequest & {
   /**
-   * Proof that a duplicate callback belongs to the same sign-in, for example the session id.
-   * Only its keyed hash is stored. Without it, the PKCE `codeVerifier` is the proof; without
+   * Proof that a duplicate callback belongs to the same sign-in: a random value made at sign-in
+   * and kept in the session (not the session id, which changes when the session is regenerated
+   * at sign-in). Only its keyed hash is stored. Without it, the PKCE `codeVerifier` is the proof; without
    * either, duplicates get `ERR_CODE_ALREADY_REDEEMED`.
    */
   binding?: string;

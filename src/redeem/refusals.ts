@@ -24,7 +24,7 @@ export function refusalError(reason: RefusalReason, cause?: unknown): MsalDistri
   switch (reason) {
     case 'no-binding':
       return new CodeAlreadyRedeemedError(
-        `this authorization code was already redeemed, and this request carries no proof that it belongs to the same sign-in (pass the PKCE codeVerifier or a binding such as the session id); ${RESTART}`,
+        `this authorization code was already redeemed, and this request carries no proof that it belongs to the same sign-in (pass the PKCE codeVerifier, or a binding: a random value made at sign-in and kept in the session, not the session id, which changes when the session is regenerated at sign-in); ${RESTART}`,
         reason,
         options,
       );
