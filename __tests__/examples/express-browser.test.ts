@@ -5,13 +5,8 @@
 // once; the same app on plain ConfidentialClientApplication shows AADSTS54005.
 // The apps run in this process (the test environment's fetch trusts the test CA); Chromium trusts
 // the fake by its pinned key (see __tests__/helpers/browser.ts).
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { RedisStore } from 'connect-redis';
@@ -27,6 +22,8 @@ import type { ExampleAppOptions, MsalClient } from '../../examples/express/app';
 import { launchChromium } from '../helpers/browser';
 import { startFakeEntraId } from '../helpers/entra';
 import { barrier } from '../helpers/barrier';
+import { startExampleProcess } from '../helpers/example-process';
+import { startLoopbackServer } from '../helpers/loopback-server';
 
 const SIGNED_IN = `Signed in as ${DEFAULT_USER.name} (${DEFAULT_USER.username}).`;
 const SIGNED_OUT = 'You are signed out.';
@@ -59,14 +56,8 @@ interface Instance {
 
 /** Serves the example on a loopback port; the redirect URI is this instance's own callback unless given. */
 async function serve(options: Pick<ExampleAppOptions, 'msal' | 'sessionStore'> & { redirectUri?: string }): Promise<Instance> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { server, url, close } = await startLoopbackServer();
+  cleanups.push(close);
   const instance: Instance = { url, logs: [], callbacks: 0 };
   const app = createApp({
     sessionSecret: SESSION_SECRET,
@@ -407,33 +398,15 @@ describe('Express example in headless Chromium, two OS processes (npm run exampl
   /** Runs examples/express/main.ts as its own process against the fake Entra ID; resolves once it listens. */
   async function exampleProcess(port: number, baseUrl: string): Promise<Instance> {
     const { auth } = entra.msalConfig();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../examples/express/main.ts')], {
-      env: {
-        ...process.env, // REDIS_URL, and NODE_EXTRA_CA_CERTS: the child trusts the fake's test CA
-        AZURE_AUTHORITY: entra.authority,
-        AZURE_CLIENT_ID: auth.clientId,
-        AZURE_CLIENT_SECRET: auth.clientSecret,
-        PORT: String(port),
-        BASE_URL: baseUrl,
-        SESSION_SECRET,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = await startExampleProcess(join(__dirname, '../../examples/express/main.ts'), [], {
+      AZURE_AUTHORITY: entra.authority,
+      AZURE_CLIENT_ID: auth.clientId,
+      AZURE_CLIENT_SECRET: auth.clientSecret,
+      PORT: String(port),
+      BASE_URL: baseUrl,
+      SESSION_SECRET,
     });
-    const exited = once(child, 'exit');
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    });
-    let output = '';
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const lines = createInterface({ input: child.stdout });
-    await new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        output += `${line}\n`;
-        if (line.startsWith('Listening on ')) resolve();
-      });
-      void exited.then(([code]) => reject(new Error(`the example exited (${String(code)}) before listening:\n${output}`)));
-    });
+    cleanups.push(() => child.stop());
     return { url: `http://127.0.0.1:${port}`, logs: [], callbacks: 0 };
   }
 

@@ -1,8 +1,9 @@
 /**
- * What both examples' `main.ts` set up before their web framework: the Entra ID configuration
- * (your app registration from AZURE_* variables, or the embedded fake Entra ID), the token cache
- * (in memory, or Redis with REDIS_URL), the `DistributedClientApplication`, and a Redis client for
- * the session store. Framework-independent; each `main.ts` adds its app, sessions and server.
+ * What the examples' `main.ts` set up before their web framework: the Entra ID configuration
+ * (your app registration from AZURE_* variables, or the embedded fake Entra ID: `entraFromEnv`,
+ * also used by examples/migrated-sample), the token cache (in memory, or Redis with REDIS_URL),
+ * the `DistributedClientApplication`, and a Redis client for the session store.
+ * Framework-independent; each `main.ts` adds its app, sessions and server.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,60 @@ function authorityFrom(env: NodeJS.ProcessEnv): { authority: string; knownAuthor
   return { authority, knownAuthorities: [new URL(authority).host] };
 }
 
+/** The Entra ID an example signs users in with: what {@link entraFromEnv} found or started. */
+export interface ExampleEntra {
+  /** MSAL's configuration: `auth` (client id, secret, authority, known authorities). */
+  msalConfig: Configuration;
+  /** The authority users sign in with (for the sign-out redirect). */
+  authority: string;
+  /** Stops the embedded fake Entra ID, if one was started. */
+  close(): Promise<void>;
+}
+
+/**
+ * Your app registration from AZURE_TENANT_ID (or AZURE_AUTHORITY), AZURE_CLIENT_ID and
+ * AZURE_CLIENT_SECRET; without any of them, the embedded fake Entra ID, started and trusted by
+ * this process's MSAL (TLS checks stay on).
+ *
+ * @param name - the example's name: temporary files carry it
+ * @throws Error when only some of the variables are set
+ */
+export async function entraFromEnv(env: NodeJS.ProcessEnv, name: string): Promise<ExampleEntra> {
+  const missing = ENTRA_VARIABLES.filter((variable) => !env[variable] && !(variable === 'AZURE_TENANT_ID' && env.AZURE_AUTHORITY));
+  if (missing.length === 0) {
+    const auth = authorityFrom(env);
+    return {
+      msalConfig: { auth: { clientId: env.AZURE_CLIENT_ID!, clientSecret: env.AZURE_CLIENT_SECRET!, ...auth } },
+      authority: auth.authority,
+      close: async () => undefined,
+    };
+  }
+  if (missing.length < ENTRA_VARIABLES.length || env.AZURE_AUTHORITY) {
+    throw new Error(
+      `Set all of ${ENTRA_VARIABLES.join(', ')} (AZURE_AUTHORITY may replace AZURE_TENANT_ID; missing: ${missing.join(', ')}), or none to use the fake Entra ID`,
+    );
+  }
+  const entra = await FakeEntraId.start();
+  try {
+    await entra.trustInThisProcess(); // MSAL in this process trusts the fake's throwaway CA; TLS checks stay on
+  } catch (error) {
+    await entra.close();
+    throw error;
+  }
+  const caDirectory = mkdtempSync(join(tmpdir(), `${name}-`));
+  writeFileSync(join(caDirectory, 'fake-entra-ca.pem'), entra.caCertPem);
+  console.log(`No AZURE_* variables: using the embedded fake Entra ID at ${entra.origin} (signs in "${entra.registeredUsers[0]!.name}").`);
+  console.log(`Your browser does not know its test CA (${join(caDirectory, 'fake-entra-ca.pem')}): expect a certificate warning there.`);
+  return {
+    msalConfig: entra.msalConfig(),
+    authority: entra.authority,
+    close: async () => {
+      rmSync(caDirectory, { recursive: true, force: true });
+      await entra.close();
+    },
+  };
+}
+
 /**
  * Sets up Entra ID, the cache and MSAL from the environment, and warms them up (stores connected,
  * OpenID configuration fetched) so that the app takes traffic only when they work.
@@ -48,33 +103,9 @@ export async function startExampleRuntime(env: NodeJS.ProcessEnv, name: string):
     for (const closeOne of closers.reverse()) await closeOne();
   };
   try {
-    let msalConfig: Configuration;
-    let authority: string;
-    const missing = ENTRA_VARIABLES.filter((variable) => !env[variable] && !(variable === 'AZURE_TENANT_ID' && env.AZURE_AUTHORITY));
-    if (missing.length === 0) {
-      const auth = authorityFrom(env);
-      authority = auth.authority;
-      msalConfig = { auth: { clientId: env.AZURE_CLIENT_ID!, clientSecret: env.AZURE_CLIENT_SECRET!, ...auth } };
-    } else if (missing.length === ENTRA_VARIABLES.length && !env.AZURE_AUTHORITY) {
-      const entra = await FakeEntraId.start();
-      await entra.trustInThisProcess(); // MSAL in this process trusts the fake's throwaway CA; TLS checks stay on
-      closers.push(() => entra.close());
-      msalConfig = entra.msalConfig();
-      authority = entra.authority;
-      const caDirectory = mkdtempSync(join(tmpdir(), `${name}-`));
-      writeFileSync(join(caDirectory, 'fake-entra-ca.pem'), entra.caCertPem);
-      closers.push(async () => rmSync(caDirectory, { recursive: true, force: true }));
-      console.log(
-        `No AZURE_* variables: using the embedded fake Entra ID at ${entra.origin} (signs in "${entra.registeredUsers[0]!.name}").`,
-      );
-      console.log(
-        `Your browser does not know its test CA (${join(caDirectory, 'fake-entra-ca.pem')}): expect a certificate warning there.`,
-      );
-    } else {
-      throw new Error(
-        `Set all of ${ENTRA_VARIABLES.join(', ')} (AZURE_AUTHORITY may replace AZURE_TENANT_ID; missing: ${missing.join(', ')}), or none to use the fake Entra ID`,
-      );
-    }
+    const entra = await entraFromEnv(env, name);
+    closers.push(() => entra.close());
+    const { msalConfig, authority } = entra;
 
     let cache: DistributedTokenCache;
     let sessionClient: ExampleRuntime['sessionClient'];
