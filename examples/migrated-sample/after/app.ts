@@ -39,7 +39,7 @@ declare module 'express-session' {
  */
 export function createMsal(msalConfig: Configuration, redis: RedisClient): DistributedClientApplication {
   const cache = new DistributedTokenCache({
-    store: new Keyv({ store: new KeyvRedis(redis, { throwOnErrors: true }) }),
+    store: new Keyv({ store: new KeyvRedis(redis) }),
     lockStore: new RedisLockStore({ client: redis }),
   });
   return new DistributedClientApplication(msalConfig, { cache });
