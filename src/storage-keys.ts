@@ -6,12 +6,15 @@
  * | Key | Store | What |
  * | --- | --- | --- |
  * | `<prefix>cache:{<partition hash>}` | token store | one partition of MSAL's cache |
+ * | `<prefix>cache:{<partition hash>}:l1-echo:<tracker id>` | token store | never kept: set and deleted by a compare-and-set through an L1's tracking connection, so that its invalidation names the writer |
  * | `<prefix>redeemed:{<code hash>}` | token store | the copy of a "redeemed" outcome, read after an AADSTS54005 |
  * | `<prefix>connect-check` | token store | never written; read by `connect()` |
  * | `lock:<partition key>` | lock store (its own prefix) | a partition's write lock, on stores without compare-and-set |
  * | `<prefix>lock:{<key>}`, `…:fence` | Redis lock store | a lease and its fencing counter |
  * | `<prefix>claim:{<key>}:lock`, `:attempt`, `:outcome`, `:fence` | Redis lock store | a claim on single-use work |
  * | `<prefix>lock-changes` | Redis lock store | the pub/sub channel that wakes waiters |
+ *
+ * On Redis, a Keyv namespace puts `<namespace>::` before every token-store key.
  */
 
 /** The prefix of every key, unless `keyPrefix` says otherwise. */
@@ -19,7 +22,32 @@ export const DEFAULT_KEY_PREFIX = 'msal-dc:';
 
 /** Where a partition is stored. */
 export function partitionStorageKey(prefix: string, partitionHash: string): string {
-  return `${prefix}cache:{${partitionHash}}`;
+  return `${partitionKeysPrefix(prefix)}{${partitionHash}}`;
+}
+
+/** What every partition's storage key starts with (the L1 tracks the keys under it). */
+export function partitionKeysPrefix(prefix: string): string {
+  return `${prefix}cache:`;
+}
+
+/**
+ * The key a compare-and-set through an L1's tracking connection sets and deletes next to the
+ * partition's (`redisKey`, namespace included), so that the tracker recognizes its own write in
+ * the invalidations (see src/cache/l1/redis-invalidations.ts). Same hash tag: same Cluster slot.
+ */
+export function l1EchoMarkerKey(redisKey: string, trackerId: string): string {
+  return `${redisKey}${L1_ECHO_MARKER}${trackerId}`;
+}
+
+/** What every {@link l1EchoMarkerKey} holds between the partition's key and the tracker id. */
+export const L1_ECHO_MARKER = ':l1-echo:';
+
+/**
+ * What the Redis partition store puts before a storage key for a Keyv namespace (`<namespace>::`,
+ * where `@keyv/redis` puts its own keys), or nothing without one.
+ */
+export function redisNamespacePrefix(namespace: string | undefined): string {
+  return namespace === undefined ? '' : `${namespace}::`;
 }
 
 /** A partition's write lock, as a lock-store key (stores without an atomic compare-and-set). */

@@ -5,12 +5,18 @@
  * The Keyv namespace is honoured as `<namespace>::<key>` (where `@keyv/redis` puts its own keys),
  * so that deployments separated by namespace never share a key; `keyv.clear()` does not touch
  * these keys (they are not Keyv values).
+ *
+ * With an L1 in front, compare-and-set goes through the L1's tracking connection while it tracks
+ * (`writeClient`), and also sets and deletes an echo marker key next to the partition's, so that
+ * the tracker recognizes its own write's invalidation and this process's L1 keeps the snapshot it
+ * just wrote (see ./l1/redis-invalidations.ts). Reads stay on the app's client.
  */
 import { withDeadline } from '../internal/deadline';
 import { readyWithin } from '../internal/redis-ready';
 import type { ReadyAwareClient } from '../internal/redis-ready';
 import { RedisScript } from '../internal/redis-script';
 import type { ScriptingClient } from '../internal/redis-script';
+import { redisNamespacePrefix } from '../storage-keys';
 import type { CompareAndSetResult, PartitionRecord, PartitionStore, ReadResult } from './partition-store';
 
 /** The subset of a node-redis v5 client (or cluster) that this store uses. */
@@ -33,9 +39,10 @@ export function isKeyvRedis(store: unknown): store is KeyvRedisLike {
   return typeof candidate?.getClient === 'function' && candidate.opts?.dialect === 'redis';
 }
 
-// KEYS[1] partition; ARGV: expected version ('' = absent or not ours), new version, partition hash,
-// cache JSON ('' = delete), ttl ms. A value of another type counts as version '' so that the next
-// good write replaces it.
+// KEYS[1] partition, KEYS[2] (optional) the L1 echo marker, set and deleted with a write so that
+// the writer's tracker knows the invalidation as its own; ARGV: expected version ('' = absent or
+// not ours), new version, partition hash, cache JSON ('' = delete), ttl ms. A value of another type
+// counts as version '' so that the next good write replaces it.
 const COMPARE_AND_SET = new RedisScript(`
 local kind = redis.call('TYPE', KEYS[1]).ok
 local current = ''
@@ -46,23 +53,44 @@ if current ~= ARGV[1] then
   return {0, current, fields[1], fields[2], kind}
 end
 if ARGV[4] == '' or kind ~= 'hash' then redis.call('DEL', KEYS[1]) end
+if KEYS[2] then
+  redis.call('SET', KEYS[2], '1')
+  redis.call('DEL', KEYS[2])
+end
 if ARGV[4] == '' then return {1} end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'partition', ARGV[3], 'cache', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1}
 `);
 
+/** Where this process's compare-and-set goes while an L1 tracks Redis (RedisInvalidations.writeClient). */
+export interface TrackedWriter {
+  /** The tracking connection (ready and tracking). */
+  client: RedisScriptingClient;
+  /** The echo marker key to set and delete with a write of `redisKey` (namespace included). */
+  echoMarker(redisKey: string): string;
+}
+
+/** Options of {@link RedisPartitionStore} beyond the store, its deadline and its namespace. */
+export interface RedisPartitionStoreOptions {
+  /** Where to run compare-and-set instead of the app's client, when it returns one. */
+  writeClient?: () => TrackedWriter | undefined;
+}
+
 export class RedisPartitionStore implements PartitionStore {
   /** Put before every key: `<namespace>::`, or nothing. */
   private readonly namespacePrefix: string;
+  private readonly writeClient: () => TrackedWriter | undefined;
 
   /** @param namespace - the Keyv namespace to keep keys apart by (none: keys as given) */
   constructor(
     private readonly store: KeyvRedisLike,
     private readonly storeTimeoutMs: number,
     namespace?: string,
+    options: RedisPartitionStoreOptions = {},
   ) {
-    this.namespacePrefix = namespace === undefined ? '' : `${namespace}::`;
+    this.namespacePrefix = redisNamespacePrefix(namespace);
+    this.writeClient = options.writeClient ?? (() => undefined);
   }
 
   /**
@@ -97,16 +125,15 @@ export class RedisPartitionStore implements PartitionStore {
     next: PartitionRecord | null,
     ttlMs: number,
   ): Promise<CompareAndSetResult> {
-    const client = await this.client();
+    const redisKey = this.namespacePrefix + storageKey;
+    // The tracking connection is handed out only while it is ready and tracking: no wait needed.
+    const tracked = this.writeClient();
+    const client = tracked?.client ?? (await this.client());
+    const keys = tracked ? [redisKey, tracked.echoMarker(redisKey)] : [redisKey];
     const args = [expectedVersion, next?.version ?? '', next?.partition ?? '', next?.cache ?? '', String(ttlMs)];
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     // Never send the EVAL fallback once the caller has been told the write failed.
-    const run = COMPARE_AND_SET.run(
-      client,
-      [this.namespacePrefix + storageKey],
-      args,
-      () => Date.now() < deadlineAt && client.isReady !== false,
-    );
+    const run = COMPARE_AND_SET.run(client, keys, args, () => Date.now() < deadlineAt && client.isReady !== false);
     const reply = (await withDeadline(run, this.storeTimeoutMs, 'Redis compare-and-set')) as [
       number,
       (string | undefined)?,
