@@ -46,11 +46,11 @@ import { randomBytes } from 'node:crypto';
 import { withDeadline } from '../../internal/deadline';
 import type { KeyvRedisLike, TrackedWriter } from '../redis-partition-store';
 import { L1_ECHO_MARKER, l1EchoMarkerKey, redisNamespacePrefix } from '../../storage-keys';
+import { addressesOf, appClientOf, confirmMasters, trackingClientsFor } from './app-clients';
+import type { AppClient } from './app-clients';
 import { TrackingConnection } from './tracking-connection';
-import type { TrackingClient } from './tracking-connection';
 
-/** The `CLIENT SETNAME` of every tracking connection (find it in `CLIENT LIST`). */
-export const TRACKING_CONNECTION_NAME = 'msal-dc-l1';
+export { TRACKING_CONNECTION_NAME } from './app-clients';
 
 /** What RedisInvalidations keeps coherent (an L1Cache). */
 export interface L1Sink {
@@ -76,33 +76,6 @@ export interface RedisInvalidationsOptions {
   heartbeatMs?: number;
 }
 
-/** A node-redis v5 standalone client, as far as duplicating it goes. */
-interface StandaloneClient {
-  isOpen?: boolean;
-  options?: { socket?: object };
-  duplicate(overrides: object): TrackingClient;
-  once?(event: string, listener: () => void): unknown;
-  off?(event: string, listener: () => void): unknown;
-}
-
-interface MasterNode {
-  address: string;
-  client?: StandaloneClient;
-}
-
-/** A node-redis v5 cluster client, as far as tracking its masters goes. */
-interface ClusterClient {
-  isOpen: boolean;
-  slots: unknown;
-  masters: MasterNode[];
-  nodeClient(node: MasterNode): Promise<StandaloneClient>;
-  on(event: string, listener: () => void): unknown;
-  once(event: string, listener: () => void): unknown;
-  off(event: string, listener: () => void): unknown;
-}
-
-type AppClient = { kind: 'standalone'; client: StandaloneClient } | { kind: 'cluster'; client: ClusterClient };
-
 /** The connections built together; coherent only while every one of them tracks. */
 interface Round {
   connections: TrackingConnection[];
@@ -111,33 +84,6 @@ interface Round {
 }
 
 const MAX_RETRY_DELAY_MS = 2000;
-
-function appClientOf(client: unknown): AppClient | undefined {
-  const candidate = client as Partial<ClusterClient & StandaloneClient & { getSentinelNode: unknown }> | undefined;
-  if (!candidate || candidate.getSentinelNode !== undefined) return undefined;
-  if (candidate.slots !== undefined && Array.isArray(candidate.masters)) return { kind: 'cluster', client: candidate as ClusterClient };
-  if (typeof candidate.duplicate === 'function') return { kind: 'standalone', client: candidate as StandaloneClient };
-  return undefined;
-}
-
-/** The tracking twin of a client: RESP3 with invalidations, never reconnecting or queueing by itself. */
-function trackingClientOf(client: StandaloneClient): TrackingClient {
-  const tracking = client.duplicate({
-    RESP: 3,
-    emitInvalidate: true,
-    name: TRACKING_CONNECTION_NAME,
-    clientSideCache: undefined,
-    disableOfflineQueue: true,
-    maintNotifications: 'disabled',
-    pingInterval: undefined,
-    readonly: false,
-    socket: { ...client.options?.socket, reconnectStrategy: false },
-  });
-  tracking.unref(); // a background connection never keeps the process alive
-  return tracking;
-}
-
-const addressesOf = (masters: readonly MasterNode[]): string[] => masters.map((master) => master.address).sort();
 
 export class RedisInvalidations {
   readonly #store: KeyvRedisLike;
@@ -252,7 +198,7 @@ export class RedisInvalidations {
     const round: Round = { connections: [], masters: app.kind === 'cluster' ? addressesOf(app.client.masters) : [] };
     this.#round = round;
     try {
-      const clients = await this.#trackingClients(app);
+      const clients = await trackingClientsFor(app, this.#timeoutMs);
       round.connections = clients.map(
         (client) =>
           new TrackingConnection(
@@ -263,33 +209,16 @@ export class RedisInvalidations {
       );
       if (this.#round !== round) throw new Error('lost while building');
       await Promise.all(round.connections.map((connection) => connection.open()));
-      if (app.kind === 'cluster') await this.#confirmMasters(app.client, round);
+      if (app.kind === 'cluster') await confirmMasters(app.client, round.connections, round.masters);
     } catch {
-      this.#lose(round);
+      if (this.#round === round) this.#lose(round);
+      else for (const connection of round.connections) void connection.end(); // closed or lost meanwhile
       return;
     }
     if (this.#round !== round || this.#closed) return;
     this.#failures = 0;
     this.#coherent = true;
     this.#l1.setCoherent(true);
-  }
-
-  async #trackingClients(app: AppClient): Promise<TrackingClient[]> {
-    if (app.kind === 'standalone') return [trackingClientOf(app.client)];
-    const cluster = app.client;
-    const nodes = await Promise.all(
-      cluster.masters.map(
-        (master) => master.client ?? withDeadline(cluster.nodeClient(master), this.#timeoutMs, 'Redis Cluster node connect'),
-      ),
-    );
-    return nodes.map(trackingClientOf);
-  }
-
-  /** Every tracked node is a master, and they are still the cluster's masters. */
-  async #confirmMasters(cluster: ClusterClient, round: Round): Promise<void> {
-    const roles = await Promise.all(round.connections.map((connection) => connection.command(['ROLE'], 'Redis ROLE')));
-    if (roles.some((role) => String((role as unknown[])[0]) !== 'master')) throw new Error('a tracked node is not a master');
-    if (addressesOf(cluster.masters).join() !== round.masters.join()) throw new Error('the masters changed');
   }
 
   #checkTopology(): void {
