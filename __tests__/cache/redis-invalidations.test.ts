@@ -193,6 +193,29 @@ describe('RedisInvalidations on a shared Redis', () => {
     expect(a.l1.since(mark)).toEqual([`invalidate:${keyOf(a, 'last')}`]);
   });
 
+  it('compare-and-set answers the same through the tracking connection (RESP3) as through the app client (RESP2)', async () => {
+    const a = await tracker();
+    const plain = new RedisPartitionStore(a.store as unknown as KeyvRedisLike, TIMEOUT_MS, namespace);
+    const states: [string, (key: string) => Promise<unknown>][] = [
+      ['absent', async () => undefined],
+      ['found', (key) => raw.hSet(key, { version: 'v1', partition: 'partition', cache: '{}' })],
+      ['wrong type', (key) => raw.set(key, 'not a hash')],
+      ['wrong shape', (key) => raw.hSet(key, { version: 'v1' })],
+    ];
+    for (const [state, plant] of states) {
+      const answers = [];
+      for (const store of [a.partitions, plain]) {
+        const key = keyOf(a, `${state}-${randomUUID()}`);
+        await plant(inRedis(key));
+        answers.push([
+          await store.compareAndSet(key, 'other', record('v2'), TTL_MS),
+          await store.compareAndSet(key, '', record('v2'), TTL_MS),
+        ]);
+      }
+      expect({ state, tracked: answers[0] }).toEqual({ state, tracked: answers[1] });
+    }
+  });
+
   it('close() is idempotent, turns L1 off, closes the tracking connection and hands out no write client after', async () => {
     const a = await tracker();
     const id = String(await (a.invalidations.writeClient()!.client as unknown as RawClient).sendCommand(['CLIENT', 'ID']));
