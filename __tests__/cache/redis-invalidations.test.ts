@@ -2,6 +2,8 @@
 // (and what it must not), and what it does when its connection is killed, the server paused or
 // restarted. Faults run on a redis-server of their own.
 import { randomUUID } from 'node:crypto';
+import { createServer, connect } from 'node:net';
+import type { Socket } from 'node:net';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { RedisInvalidations, TRACKING_CONNECTION_NAME } from '../../src/cache/l1/redis-invalidations';
 import { RedisPartitionStore } from '../../src/cache/redis-partition-store';
@@ -213,6 +215,33 @@ describe('RedisInvalidations on a shared Redis', () => {
         ]);
       }
       expect({ state, tracked: answers[0] }).toEqual({ state, tracked: answers[1] });
+    }
+  });
+
+  it("settled() resolves only once data already in one of this process's sockets has been read, even when called from an I/O callback", async () => {
+    const a = await tracker();
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+    const peer = await accepted;
+    try {
+      const received: string[] = [];
+      const seenBySettled = await new Promise<string[]>((resolve) => {
+        client.on('data', (chunk: Buffer) => {
+          received.push(chunk.toString());
+          if (received.length > 1) return;
+          // In the poll phase, as a request handler is: 'late' is in our socket now, not read yet.
+          peer.write('late');
+          void a.invalidations.settled().then(() => resolve([...received]));
+        });
+        peer.write('first');
+      });
+      expect(seenBySettled.join('')).toBe('firstlate');
+    } finally {
+      client.destroy();
+      peer.destroy();
+      server.close();
     }
   });
 

@@ -299,6 +299,16 @@ export const mutations: Mutation[] = [
     testNamePattern: 'not announced back',
   },
   {
+    id: 'g11-settled-before-the-next-poll',
+    guarantee: 'G11',
+    description: 'settled() resolves before the next I/O poll: an invalidation already in the socket is not read yet',
+    file: 'src/cache/l1/redis-invalidations.ts',
+    original: 'setImmediate(resolve);',
+    replacement: 'resolve();',
+    tests: ['__tests__/cache/redis-invalidations.test.ts'],
+    testNamePattern: 'settled\\(\\) resolves only once',
+  },
+  {
     id: 'g11-invalidates-the-redis-key',
     guarantee: 'G11',
     description: 'an invalidation names the Redis key (namespace included), not the storage key L1 holds',

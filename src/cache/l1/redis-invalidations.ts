@@ -32,8 +32,12 @@
  *   forwarded; others' writes (with their own markers) are.
  * - Redis sends BCAST invalidations before the replies of the same event-loop iteration: once a
  *   writer is told its write landed, the invalidation is already on its way to every tracker (on
- *   one host, in its socket buffer). Across hosts a reader may still hit for the network's delivery
- *   time of that push; a silent socket is found by the heartbeat (PING within the deadline).
+ *   one host, in its socket buffer). A reader must still read it before answering from L1: Node
+ *   reads sockets only in the event loop's poll phase, and a request can be read in the same poll
+ *   as, or before, an invalidation that reached us first (seen under load with 2 processes and
+ *   1,000 rounds). So L1 hits wait for `settled()`: the next poll. Across hosts a reader may
+ *   still hit for the network's delivery time of that push; a silent socket is found by the
+ *   heartbeat (PING within the deadline).
  *
  * Cluster: one connection per master (duplicates of the cluster's node clients, so with its node
  * options); coherent only while all of them track, each master has confirmed its role, and the
@@ -105,6 +109,8 @@ export class RedisInvalidations {
   readonly #trackerId = randomBytes(6).toString('hex');
   /** The Redis key announced last, held back until the next one says whether it is our own write's echo. */
   #held: string | undefined;
+  /** The wait settled() callers of this turn of the event loop share. */
+  #barrier: Promise<void> | undefined;
   readonly #writer: TrackedWriter['echoMarker'] = (redisKey) => l1EchoMarkerKey(redisKey, this.#trackerId);
 
   /**
@@ -138,6 +144,25 @@ export class RedisInvalidations {
     const connection = this.#round?.connections[0];
     if (!this.#coherent || this.#app?.kind !== 'standalone' || !connection?.tracking) return undefined;
     return { client: connection.client, echoMarker: this.#writer };
+  }
+
+  /**
+   * Resolves once this process has handled every invalidation that had reached it when called:
+   * after the event loop's next I/O poll. Await it before answering from L1. Node reads a socket
+   * only in the poll phase, and one read can carry a message sent after an invalidation that sits
+   * unread on the tracking socket (seen under load: a pipe already readable when the invalidation
+   * arrived, read with the later message in it). On one host Redis has written the invalidation
+   * into our socket before the writer was even answered, so a poll that starts after the later
+   * message was read sees it. Callers in the same turn of the event loop share one wait.
+   */
+  settled(): Promise<void> {
+    this.#barrier ??= new Promise((resolve) =>
+      setImmediate(() => {
+        this.#barrier = undefined; // later callers need a poll that starts after them
+        setImmediate(resolve);
+      }),
+    );
+    return this.#barrier;
   }
 
   /** Stops tracking and closes its connections; L1 is off after. Idempotent, bounded by timeoutMs. */
