@@ -7,10 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { RedisServer } from '../../src/testing';
 import type { FakeEntraId, FakeUser } from '../../src/testing';
-import { TRACKING_CONNECTION_NAME } from '../../src/cache/l1/redis-invalidations';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
 import type { CallResult } from '../helpers/app-instance-process';
 import { addRandomUser, startFakeEntraId } from '../helpers/entra';
+import { trackingConnectionIdsIn } from '../helpers/l1-tracking';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -154,12 +154,8 @@ describe('L1 coherence across processes', () => {
       [
         'CLIENT KILL of every tracking connection',
         async () => {
-          const list = String(await raw.sendCommand(['CLIENT', 'LIST']));
-          const ids = list
-            .split('\n')
-            .filter((line) => line.includes(` name=${TRACKING_CONNECTION_NAME} `))
-            .map((line) => /\bid=(\d+)/.exec(line)![1]!);
-          for (const id of ids) await raw.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+          for (const id of trackingConnectionIdsIn(await raw.sendCommand(['CLIENT', 'LIST'])))
+            await raw.sendCommand(['CLIENT', 'KILL', 'ID', id]);
         },
       ],
       [

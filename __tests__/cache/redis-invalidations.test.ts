@@ -11,7 +11,7 @@ import type { KeyvRedisLike } from '../../src/cache/redis-partition-store';
 import type { PartitionRecord } from '../../src/cache/partition-store';
 import { partitionKeysPrefix, partitionStorageKey } from '../../src/storage-keys';
 import { RedisServer } from '../../src/testing';
-import { L1Recorder } from '../helpers/l1-recorder';
+import { L1Recorder, trackingConnectionIdsIn } from '../helpers/l1-tracking';
 import { redisUrl } from '../helpers/stores';
 
 const TIMEOUT_MS = 500;
@@ -92,11 +92,7 @@ async function connectedRaw(url: string): Promise<RawClient> {
 
 /** The ids of the tracking connections, from CLIENT LIST. */
 async function trackingConnectionIds(raw: RawClient): Promise<string[]> {
-  const list = String(await raw.sendCommand(['CLIENT', 'LIST']));
-  return list
-    .split('\n')
-    .filter((line) => line.includes(` name=${TRACKING_CONNECTION_NAME} `))
-    .map((line) => /\bid=(\d+)/.exec(line)![1]!);
+  return trackingConnectionIdsIn(await raw.sendCommand(['CLIENT', 'LIST']));
 }
 
 describe('RedisInvalidations on a shared Redis', () => {

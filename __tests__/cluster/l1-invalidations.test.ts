@@ -3,11 +3,11 @@
 // connection on one master turning L1 off until all track again.
 import { randomUUID } from 'node:crypto';
 import KeyvRedis from '@keyv/redis';
-import { RedisInvalidations, TRACKING_CONNECTION_NAME } from '../../src/cache/l1/redis-invalidations';
+import { RedisInvalidations } from '../../src/cache/l1/redis-invalidations';
 import type { KeyvRedisLike } from '../../src/cache/redis-partition-store';
 import { partitionKeysPrefix, partitionStorageKey } from '../../src/storage-keys';
 import { RedisCluster } from '../../src/testing';
-import { L1Recorder } from '../helpers/l1-recorder';
+import { L1Recorder, trackingConnectionIdsIn } from '../helpers/l1-tracking';
 import { connectedClusterClient, keysOnMasters, newClusterClient } from './cluster-clients';
 import type { ClusterClient } from './cluster-clients';
 
@@ -54,12 +54,7 @@ describe('RedisInvalidations on a Redis Cluster', () => {
     const found = new Map<number, string[]>();
     for (const master of raw.masters) {
       const node = await raw.nodeClient(master);
-      const list = String(await node.sendCommand(['CLIENT', 'LIST']));
-      const ids = list
-        .split('\n')
-        .filter((line) => line.includes(` name=${TRACKING_CONNECTION_NAME} `))
-        .map((line) => /\bid=(\d+)/.exec(line)![1]!);
-      found.set(master.port, ids);
+      found.set(master.port, trackingConnectionIdsIn(await node.sendCommand(['CLIENT', 'LIST'])));
     }
     return found;
   }

@@ -1,6 +1,16 @@
-// An L1Sink that records what RedisInvalidations tells it, in order, and lets a test await the
-// next occurrence of one call instead of sleeping.
+// For tests of what keeps the L1 coherent: an L1Sink that records what RedisInvalidations tells
+// it, in order (a test awaits the next occurrence of a call instead of sleeping), and the tracking
+// connections in a CLIENT LIST.
+import { TRACKING_CONNECTION_NAME } from '../../src/cache/l1/redis-invalidations';
 import type { L1Sink } from '../../src/cache/l1/redis-invalidations';
+
+/** The ids of the L1 tracking connections in the text of a `CLIENT LIST` reply. */
+export function trackingConnectionIdsIn(clientList: unknown): string[] {
+  return String(clientList)
+    .split('\n')
+    .filter((line) => line.includes(` name=${TRACKING_CONNECTION_NAME} `))
+    .map((line) => /\bid=(\d+)/.exec(line)![1]!);
+}
 
 /** `coherent:true`, `coherent:false`, `invalidate:<storage key>` or `flush`. */
 export type L1Call = string;
