@@ -21,7 +21,7 @@
  * and clear, so it keeps its own Map (insertion order: least recently used first).
  */
 
-export interface L1Options {
+export interface L1Bounds {
   /** At most this many entries. */
   maxEntries: number;
   /** At most this many bytes, as weighed by the caller of {@link L1Cache.fill}. */
@@ -92,7 +92,7 @@ export class L1Cache<V> {
   #epoch = 0;
   readonly #counters = { hits: 0, misses: 0, evictions: 0, invalidations: 0, flushes: 0 };
 
-  constructor(options: L1Options) {
+  constructor(options: L1Bounds) {
     this.#maxEntries = options.maxEntries;
     this.#maxBytes = options.maxBytes;
   }
