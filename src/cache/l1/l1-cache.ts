@@ -97,6 +97,11 @@ export class L1Cache<V> {
     this.#maxBytes = options.maxBytes;
   }
 
+  /** Its bounds, as constructed. */
+  get bounds(): L1Bounds {
+    return { maxEntries: this.#maxEntries, maxBytes: this.#maxBytes };
+  }
+
   /** Whether L1 is in use: the invalidation source is tracking. */
   get coherent(): boolean {
     return this.#coherent;
