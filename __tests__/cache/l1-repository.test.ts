@@ -20,6 +20,8 @@ import { RedisPartitionStore } from '../../src/cache/redis-partition-store';
 import type { FakeEntraId } from '../../src/testing';
 import { addRandomUser, startFakeEntraId } from '../helpers/entra';
 import { thrownBy } from '../helpers/assertions';
+import { appTokenJson } from '../helpers/cache-documents';
+import { parseCacheDocument } from '../../src/cache/cache-document';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -82,26 +84,28 @@ function instance(keyPrefix: string, options: { coherent?: boolean; writeFailure
   return { redis, store, l1, events, repository, hits };
 }
 
+let keyPrefix: string;
+const open: { close(): Promise<void> }[] = [];
+beforeEach(() => {
+  keyPrefix = `l1-${randomUUID()}:`;
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((store) => store.close()));
+});
+
+/** An instance (see {@link instance}) under this test's key prefix, closed after the test. */
+function newInstance(options?: Parameters<typeof instance>[1]) {
+  const made = instance(keyPrefix, options);
+  open.push(made.store);
+  return made;
+}
+
 describe('the partition repository with an L1, on Redis, driven by MSAL', () => {
   let entra: FakeEntraId;
-  let keyPrefix: string;
-  const open: { close(): Promise<void> }[] = [];
   beforeAll(async () => {
     entra = await startFakeEntraId();
   });
   afterAll(() => entra.close());
-  beforeEach(() => {
-    keyPrefix = `l1-${randomUUID()}:`;
-  });
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((store) => store.close()));
-  });
-
-  function newInstance(options?: Parameters<typeof instance>[1]) {
-    const made = instance(keyPrefix, options);
-    open.push(made.store);
-    return made;
-  }
 
   const client = (repository: PartitionRepository, partition?: PartitionKey) =>
     new ConfidentialClientApplication({ ...entra.msalConfig(), cache: { cachePlugin: new PartitionCachePlugin(repository, partition) } });
@@ -169,41 +173,8 @@ describe('the partition repository with an L1, on Redis, driven by MSAL', () => 
 });
 
 describe('the partition repository with an L1, on Redis', () => {
-  let keyPrefix: string;
-  const open: { close(): Promise<void> }[] = [];
   const app = PartitionKey.forApp('00000000-0000-4000-8000-0000000011ca', 'tenant');
-  const appDocument = (secret: string) => ({
-    Account: {},
-    IdToken: {},
-    RefreshToken: {},
-    AppMetadata: {},
-    AccessToken: {
-      [`-login.example.test-accesstoken-client-tenant-scope--`]: {
-        home_account_id: '',
-        environment: 'login.example.test',
-        credential_type: 'AccessToken',
-        client_id: 'client',
-        secret,
-        realm: 'tenant',
-        target: 'scope',
-        cached_at: '1700000000',
-        expires_on: '1700003600',
-      },
-    },
-  });
-
-  beforeEach(() => {
-    keyPrefix = `l1-${randomUUID()}:`;
-  });
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((store) => store.close()));
-  });
-
-  function newInstance(options?: Parameters<typeof instance>[1]) {
-    const made = instance(keyPrefix, options);
-    open.push(made.store);
-    return made;
-  }
+  const appDocument = (secret: string) => parseCacheDocument(appTokenJson(secret))!;
 
   it('an invalidation that arrives while a read of the same key is in flight leaves no entry', async () => {
     const { repository, l1, store } = newInstance();
