@@ -212,9 +212,9 @@ export class L1Cache<V> {
 
   /** Ends `ticket` (once): whether it was one of ours still in flight, and whether its value may be stored. */
   #end(ticket: L1Ticket): { own: Ticket | undefined; fresh: boolean } {
-    if (!(ticket instanceof Ticket) || ticket.ended) return { own: undefined, fresh: false };
+    const flight = this.#flights.get(ticket.key);
+    if (!(ticket instanceof Ticket) || ticket.ended || flight === undefined) return { own: undefined, fresh: false };
     ticket.ended = true;
-    const flight = this.#flights.get(ticket.key)!;
     const fresh = this.#coherent && ticket.epoch === this.#epoch && ticket.generation === flight.generation && !ticket.spoiledAtBegin;
     flight.tickets--;
     if (ticket.purpose === 'write') flight.writes--;
