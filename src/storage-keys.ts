@@ -19,7 +19,20 @@ export const DEFAULT_KEY_PREFIX = 'msal-dc:';
 
 /** Where a partition is stored. */
 export function partitionStorageKey(prefix: string, partitionHash: string): string {
-  return `${prefix}cache:{${partitionHash}}`;
+  return `${partitionKeysPrefix(prefix)}{${partitionHash}}`;
+}
+
+/** What every partition's storage key starts with (what the in-process L1 tracks in Redis). */
+export function partitionKeysPrefix(prefix: string): string {
+  return `${prefix}cache:`;
+}
+
+/** The partition hash in a key built by {@link partitionStorageKey} with `prefix`, or `undefined` for another key. */
+export function partitionHashOfStorageKey(prefix: string, storageKey: string): string | undefined {
+  const head = `${partitionKeysPrefix(prefix)}{`;
+  if (!storageKey.startsWith(head) || !storageKey.endsWith('}')) return undefined;
+  const hash = storageKey.slice(head.length, -1);
+  return /^[0-9a-f]+$/.test(hash) ? hash : undefined;
 }
 
 /** A partition's write lock, as a lock-store key (stores without an atomic compare-and-set). */

@@ -56,11 +56,16 @@ export class RedisPartitionStore implements PartitionStore {
   /** Put before every key: `<namespace>::`, or nothing. */
   private readonly namespacePrefix: string;
 
-  /** @param namespace - the Keyv namespace to keep keys apart by (none: keys as given) */
+  /**
+   * @param namespace - the Keyv namespace to keep keys apart by (none: keys as given)
+   * @param options - `writeClient`: the L1's tracking connection while coherent, for the
+   *   compare-and-set (issue 14; used by l1-redis's branch, this one only accepts it)
+   */
   constructor(
     private readonly store: KeyvRedisLike,
     private readonly storeTimeoutMs: number,
     namespace?: string,
+    private readonly options: { writeClient?: () => RedisScriptingClient | undefined } = {},
   ) {
     this.namespacePrefix = namespace === undefined ? '' : `${namespace}::`;
   }
