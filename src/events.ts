@@ -13,6 +13,31 @@ export interface PartitionEvent {
   partitionHash: string;
 }
 
+/** A partition was read and had usable data. */
+export interface CacheHitEvent extends PartitionEvent {
+  /**
+   * Where it was found: `'l1'`, this process's in-process copy (kept coherent by Redis, see
+   * docs/token-cache.md, "In-process L1"), or `'store'`, the token store.
+   */
+  level: 'l1' | 'store';
+}
+
+/**
+ * The in-process L1 dropped what it held because it may be stale. Only drops of something held
+ * are reported: an entry, or a read in flight that will now not be kept.
+ */
+export interface CacheInvalidateEvent {
+  /** The partition concerned (absent when the whole L1 was emptied). */
+  partitionHash?: string;
+  /**
+   * `'write-elsewhere'`: another instance wrote the partition (or it expired, or was evicted, in
+   * Redis). `'flush'`: Redis said every tracked key may have changed (such as `FLUSHDB`).
+   * `'tracking-lost'`: the tracking connection dropped or its state is unknown; L1 is bypassed
+   * until tracking is back.
+   */
+  reason: 'write-elsewhere' | 'flush' | 'tracking-lost';
+}
+
 /** A partition was written (`attempts` > 1 after compare-and-set conflicts). */
 export interface CacheWriteEvent extends PartitionEvent {
   /** Compare-and-set rounds it took: 1 without a conflict. */
@@ -62,8 +87,8 @@ export interface StoreErrorEvent {
  * ```
  */
 export interface TokenCacheEvents {
-  /** A partition was read and had usable data. */
-  'cache:hit': [PartitionEvent];
+  /** A partition was read and had usable data, from the in-process L1 or from the store (`level`). */
+  'cache:hit': [CacheHitEvent];
   /** A partition was read and had no usable data (absent, or unusable: see `cache:corrupt`). */
   'cache:miss': [PartitionEvent];
   /** A partition was written (or deleted, when nothing was left in it). */
@@ -74,6 +99,8 @@ export interface TokenCacheEvents {
   'cache:merge': [PartitionEvent];
   /** A stored entry could not be used and was treated as a miss. */
   'cache:corrupt': [CacheCorruptEvent];
+  /** The in-process L1 dropped a partition (or everything) that may be stale. */
+  'cache:invalidate': [CacheInvalidateEvent];
   /** A store or lock-store call failed or timed out, whatever the failure policy did about it. */
   'store:error': [StoreErrorEvent];
 }

@@ -25,6 +25,8 @@
 export * from './errors';
 export type {
   CacheCorruptEvent,
+  CacheHitEvent,
+  CacheInvalidateEvent,
   CacheWriteEvent,
   PartitionEvent,
   RedeemEvent,
@@ -34,7 +36,7 @@ export type {
   TokenCacheEvents,
 } from './events';
 export { DistributedTokenCache } from './cache/distributed-token-cache';
-export type { DistributedTokenCacheOptions, PartitionTtls, PluginOptions } from './cache/distributed-token-cache';
+export type { DistributedTokenCacheOptions, L1Options, PartitionTtls, PluginOptions } from './cache/distributed-token-cache';
 export { KeyRing } from './crypto/key-ring';
 export type { KeyRingKey, KeyRingOptions } from './crypto/key-ring';
 export { envelopeKeyId } from './crypto/envelope';

@@ -25,7 +25,7 @@ export function partitionStorageKey(prefix: string, partitionHash: string): stri
   return `${partitionKeysPrefix(prefix)}{${partitionHash}}`;
 }
 
-/** What every partition's storage key starts with (the L1 tracks the keys under it). */
+/** What every partition's storage key starts with (what the in-process L1 tracks in Redis). */
 export function partitionKeysPrefix(prefix: string): string {
   return `${prefix}cache:`;
 }
@@ -48,6 +48,14 @@ export const L1_ECHO_MARKER = ':l1-echo:';
  */
 export function redisNamespacePrefix(namespace: string | undefined): string {
   return namespace === undefined ? '' : `${namespace}::`;
+}
+
+/** The partition hash in a key built by {@link partitionStorageKey} with `prefix`, or `undefined` for another key. */
+export function partitionHashOfStorageKey(prefix: string, storageKey: string): string | undefined {
+  const head = `${partitionKeysPrefix(prefix)}{`;
+  if (!storageKey.startsWith(head) || !storageKey.endsWith('}')) return undefined;
+  const hash = storageKey.slice(head.length, -1);
+  return /^[0-9a-f]+$/.test(hash) ? hash : undefined;
 }
 
 /** A partition's write lock, as a lock-store key (stores without an atomic compare-and-set). */

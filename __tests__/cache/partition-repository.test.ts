@@ -7,25 +7,11 @@ import type { PartitionEvent, StoreErrorEvent } from '../../src';
 import { parseCacheDocument } from '../../src/cache/cache-document';
 import { RECORD_FORMAT } from '../../src/cache/partition-store';
 import { rejectionOf } from '../helpers/assertions';
+import { appTokenJson } from '../helpers/cache-documents';
 
 const lockWaitTimeoutMs = 1_000;
 const partition = PartitionKey.forApp('00000000-0000-4000-8000-00000000c11e', 'tenant');
-const appToken = (secret: string): string =>
-  JSON.stringify({
-    AccessToken: {
-      [`-login.example.test-accesstoken-client--scope--`]: {
-        home_account_id: '',
-        environment: 'login.example.test',
-        credential_type: 'AccessToken',
-        client_id: 'client',
-        secret,
-        realm: 'tenant',
-        target: 'scope',
-        cached_at: '1700000000',
-        expires_on: '1700003600',
-      },
-    },
-  });
+const appToken = appTokenJson;
 
 /**
  * A Map-backed Keyv store with a rival writer that always lands first: every read of a partition

@@ -1,5 +1,6 @@
 // Clients of a Redis Cluster for the tests in this folder: node-redis 5 cluster clients (through
-// @keyv/redis) and app instances that each own their clients, as separate processes would.
+// @keyv/redis) and app instances that each own their clients, as separate processes would. The
+// process fixture (__tests__/fixtures/app-instance.ts) builds its stores here too.
 import Keyv from 'keyv';
 import KeyvRedis, { createCluster } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
@@ -19,6 +20,49 @@ export async function connectedClusterClient(rootNodes: { url: string }[]): Prom
   const client = newClusterClient(rootNodes);
   await client.connect();
   return client;
+}
+
+/** Root nodes from a comma-separated list of URLs or `host:port` (REDIS_CLUSTER_NODES). */
+export function rootNodesFrom(list: string): { url: string }[] {
+  const nodes = list.split(',').map((node) => node.trim());
+  if (nodes.some((node) => node === '')) throw new Error(`an empty root node in "${list}"`);
+  return nodes.map((node) => ({ url: node.includes('://') ? node : `redis://${node}` }));
+}
+
+/** The stores of one app instance on a cluster, each over its own cluster client. */
+export interface ClusterStores {
+  /** The token store: KeyvRedis over a cluster client. */
+  store: Keyv;
+  /** A RedisLockStore over another cluster client. */
+  lockStore: RedisLockStore;
+  /** Resolves once the clients have discovered the slots (the token store's only when asked to connect it). */
+  connected: Promise<void>;
+  /** Destroys the lock store's client, and the token store's if it is still open: after the cache's close(). */
+  destroyClients(): void;
+}
+
+/**
+ * The token store and lock store of one app instance, each over its own cluster client; nothing
+ * runs a command before `connected` resolves.
+ *
+ * @param options.connectStore - connect the token store's cluster client first @defaultValue true
+ */
+export function clusterStores(rootNodes: { url: string }[], keyPrefix: string, options: { connectStore?: boolean } = {}): ClusterStores {
+  const storeClient = newClusterClient(rootNodes);
+  const lockClient = newClusterClient(rootNodes);
+  const connect = async () => {
+    if (options.connectStore !== false) await storeClient.connect();
+    await lockClient.connect();
+  };
+  return {
+    store: new Keyv({ store: new KeyvRedis(storeClient) }),
+    lockStore: new RedisLockStore({ client: lockClient, keyPrefix }),
+    connected: connect(),
+    destroyClients: () => {
+      lockClient.destroy(); // a client given to RedisLockStore is the caller's to close
+      if (storeClient.isOpen) storeClient.destroy(); // only when the cache's close() could not finish
+    },
+  };
 }
 
 export interface ClusterAppInstance {
@@ -41,11 +85,9 @@ export async function clusterAppInstance(
   keyPrefix: string,
   options: { connectStore?: boolean } = {},
 ): Promise<ClusterAppInstance> {
-  const storeClient = newClusterClient(rootNodes);
-  if (options.connectStore !== false) await storeClient.connect();
-  const lockClient = await connectedClusterClient(rootNodes);
-  const lockStore = new RedisLockStore({ client: lockClient, keyPrefix });
-  const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(storeClient) }), lockStore, keyPrefix });
+  const { store, lockStore, connected, destroyClients } = clusterStores(rootNodes, keyPrefix, options);
+  await connected;
+  const cache = new DistributedTokenCache({ store, lockStore, keyPrefix });
   const app = new DistributedClientApplication(entra.msalConfig(), { cache });
   return {
     app,
@@ -53,8 +95,7 @@ export async function clusterAppInstance(
     lockStore,
     close: async () => {
       await cache.close(); // closes the token store's client and the lock store's subscriber
-      lockClient.destroy(); // a client given to RedisLockStore is the caller's to close
-      if (storeClient.isOpen) storeClient.destroy(); // only when close() above could not finish
+      destroyClients();
     },
   };
 }

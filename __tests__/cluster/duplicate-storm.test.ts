@@ -1,51 +1,75 @@
-// Redeem-once on a real 3-master Redis Cluster: duplicate callbacks for one PKCE code, spread over
-// 4 app instances that each own their cluster clients and RedisLockStore (as 4 processes would;
-// they run in this process, so the only thing they share is the cluster), cause exactly one
-// token-endpoint call and all get tokens.
+// Redeem-once on a real 3-master Redis Cluster across OS processes: duplicate callbacks for one
+// PKCE code, spread over 4 app instances, each in its own process with its own cluster clients and
+// RedisLockStore (the only thing they share is the cluster), cause exactly one token-endpoint call
+// and all get tokens.
 import { randomUUID } from 'node:crypto';
-import type { AuthenticationResult } from '@azure/msal-node';
 import { RedisCluster } from '../../src/testing';
 import type { FakeEntraId } from '../../src/testing';
+import { createClient } from '@keyv/redis';
+import { AppInstanceProcess } from '../helpers/app-instance-process';
 import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
-import { clusterAppInstance } from './cluster-clients';
-import type { ClusterAppInstance } from './cluster-clients';
+import { redisUrl } from '../helpers/stores';
+import { connectedClusterClient, keysOnMasters } from './cluster-clients';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const INSTANCES = 4;
 
-describe('duplicate storms over 4 app instances on a Redis Cluster', () => {
+/** One call's outcome, as the process fixture's `all` op reports it. */
+interface Settled {
+  status: 'fulfilled' | 'rejected';
+  value?: { accessToken: string; homeAccountId: string };
+  reason?: { code?: string; errorNo?: string; errorMessage?: string; message?: string };
+}
+
+describe('duplicate storms over 4 app instances in 4 processes on a Redis Cluster', () => {
   let cluster: RedisCluster;
   let entra: FakeEntraId;
-  let instances: ClusterAppInstance[] = [];
+  let instances: AppInstanceProcess[] = [];
+  const keyPrefix = `cluster-storm-${randomUUID()}:`;
 
   beforeAll(async () => {
     cluster = await RedisCluster.start();
     entra = await startFakeEntraId();
-    const keyPrefix = `cluster-storm-${randomUUID()}:`;
-    instances = await Promise.all(Array.from({ length: INSTANCES }, () => clusterAppInstance(entra, cluster.rootNodes, keyPrefix)));
+    instances = await Promise.all(
+      Array.from({ length: INSTANCES }, () => AppInstanceProcess.start(entra, keyPrefix, {}, { clusterRootNodes: cluster.rootNodes })),
+    );
   }, 60_000);
   afterAll(async () => {
-    for (const instance of instances) await instance.close();
+    await Promise.all(instances.map((instance) => instance.stop()));
     await entra?.close();
     await cluster?.stop();
   });
 
   const newSignIn = () => newPkceSignIn(entra, redirectUri, 'Cluster Storm User');
 
-  /** Runs every redemption at once, call `i` on instance `i % 4`. */
-  function spread(redemptions: { code: string; verifier: string }[]): Promise<PromiseSettledResult<AuthenticationResult>[]> {
-    return Promise.allSettled(
-      redemptions.map(({ code, verifier }, index) =>
-        instances[index % INSTANCES]!.app.acquireTokenByCode({ code, redirectUri, scopes: ['User.Read'], codeVerifier: verifier }),
+  /** Runs every redemption at once, redemption `i` in process `i % 4`; the outcomes in the redemptions' order. */
+  async function spread(redemptions: { code: string; verifier: string }[]): Promise<Settled[]> {
+    const shares = instances.map(() => [] as number[]);
+    redemptions.forEach((_redemption, index) => shares[index % INSTANCES]!.push(index));
+    const replies = await Promise.all(
+      instances.map((instance, which) =>
+        instance.call('all', {
+          calls: shares[which]!.map((index) => ({
+            op: 'signIn',
+            args: { code: redemptions[index]!.code, redirectUri, scopes: ['User.Read'], codeVerifier: redemptions[index]!.verifier },
+          })),
+        }),
       ),
     );
+    const results: Settled[] = [];
+    replies.forEach((reply, which) => {
+      if (!reply.ok) throw new Error(`process ${which} failed the storm: ${JSON.stringify(reply.error)}`);
+      (reply.value as Settled[]).forEach((settled, position) => (results[shares[which]![position]!] = settled));
+    });
+    return results;
   }
 
-  const is54005 = (result: PromiseSettledResult<unknown>): boolean => {
-    if (result.status === 'fulfilled') return false;
-    const reason = result.reason as { errorNo?: string; errorMessage?: string; message?: string };
-    return Number(reason?.errorNo) === 54005 || /AADSTS54005/.test(`${reason?.errorMessage ?? ''} ${reason?.message ?? ''}`);
-  };
+  const is54005 = (result: Settled): boolean =>
+    Number(result.reason?.errorNo) === 54005 || /AADSTS54005/.test(`${result.reason?.errorMessage ?? ''} ${result.reason?.message ?? ''}`);
+
+  it('the 4 app instances are 4 OS processes', () => {
+    expect(new Set([process.pid, ...instances.map((instance) => instance.pid)]).size).toBe(INSTANCES + 1);
+  });
 
   it('50 concurrent duplicates of one code: one token-endpoint call, 50 results with tokens for the right account, no AADSTS54005', async () => {
     const { user, code, verifier } = await newSignIn();
@@ -53,9 +77,9 @@ describe('duplicate storms over 4 app instances on a Redis Cluster', () => {
     expect(entra.tokenCallCount({ code })).toBe(1);
     expect(results.some(is54005)).toBe(false);
     expect(results.map((result) => result.status)).toEqual(Array(50).fill('fulfilled'));
-    for (const result of results as PromiseFulfilledResult<AuthenticationResult>[]) {
-      expect(result.value.accessToken).toEqual(expect.any(String));
-      expect(result.value.account!.homeAccountId).toBe(entra.homeAccountIdOf(user));
+    for (const result of results) {
+      expect(result.value!.accessToken).toEqual(expect.any(String));
+      expect(result.value!.homeAccountId).toBe(entra.homeAccountIdOf(user));
     }
   });
 
@@ -65,15 +89,28 @@ describe('duplicate storms over 4 app instances on a Redis Cluster', () => {
     const results = await spread(redemptions);
     for (const { code } of signIns) expect(entra.tokenCallCount({ code })).toBe(1);
     expect(results.some(is54005)).toBe(false);
+    expect(results).toHaveLength(redemptions.length);
     results.forEach((result, index) => {
       expect(result.status).toBe('fulfilled');
-      const { value } = result as PromiseFulfilledResult<AuthenticationResult>;
-      expect(value.accessToken).toEqual(expect.any(String));
-      expect(value.account!.homeAccountId).toBe(entra.homeAccountIdOf(redemptions[index]!.user));
+      expect(result.value!.accessToken).toEqual(expect.any(String));
+      expect(result.value!.homeAccountId).toBe(entra.homeAccountIdOf(redemptions[index]!.user));
     });
   });
 
-  it('in-process redemption state is empty again in every instance afterwards', () => {
-    for (const { app, lockStore } of instances) expect([app.redemptionsInFlight, lockStore.waitingKeys]).toEqual([0, 0]);
+  it("the processes' stores are the cluster's: the storms' records are on its masters, none on the standalone Redis", async () => {
+    const clusterClient = await connectedClusterClient(cluster.rootNodes);
+    const standalone = createClient({ url: redisUrl() });
+    try {
+      await standalone.connect();
+      expect((await keysOnMasters(clusterClient, keyPrefix)).length).toBeGreaterThan(0);
+      expect(await standalone.keys(`${keyPrefix}*`)).toEqual([]);
+    } finally {
+      clusterClient.destroy();
+      standalone.destroy();
+    }
+  });
+
+  it('in-process redemption state is empty again in every process afterwards', async () => {
+    for (const instance of instances) expect((await instance.call('state', {})).value).toEqual({ redemptionsInFlight: 0, waitingKeys: 0 });
   });
 });

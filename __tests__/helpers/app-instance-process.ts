@@ -12,6 +12,11 @@ export interface CallResult {
   error?: { name?: string; code?: string; errorCode?: string; message?: string };
 }
 
+export interface AppInstanceOptions {
+  /** A Redis Cluster's root nodes (`RedisCluster.rootNodes`): both stores on it instead of REDIS_URL's server. */
+  clusterRootNodes?: { url: string }[];
+}
+
 export class AppInstanceProcess {
   private nextId = 0;
   private readonly pending = new Map<number, (result: CallResult) => void>();
@@ -19,7 +24,12 @@ export class AppInstanceProcess {
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {}
 
-  static async start(entra: FakeEntraId, keyPrefix: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<AppInstanceProcess> {
+  static async start(
+    entra: FakeEntraId,
+    keyPrefix: string,
+    extraEnv: NodeJS.ProcessEnv = {},
+    options: AppInstanceOptions = {},
+  ): Promise<AppInstanceProcess> {
     const { auth } = entra.msalConfig();
     const child = spawn(process.execPath, ['--import', 'tsx', fixture('app-instance.ts')], {
       env: {
@@ -29,6 +39,7 @@ export class AppInstanceProcess {
         CLIENT_SECRET: auth.clientSecret,
         KNOWN_AUTHORITY: entra.host,
         KEY_PREFIX: keyPrefix,
+        ...(options.clusterRootNodes && { REDIS_CLUSTER_NODES: options.clusterRootNodes.map((node) => node.url).join(',') }),
         ...extraEnv,
       },
       stdio: ['pipe', 'pipe', 'pipe'],

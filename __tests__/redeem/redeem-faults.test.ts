@@ -29,6 +29,7 @@ const CACHE_EVENTS: Record<keyof TokenCacheEvents, true> = {
   'cache:conflict': true,
   'cache:merge': true,
   'cache:corrupt': true,
+  'cache:invalidate': true,
   'store:error': true,
 };
 const REDEEM_EVENTS: Record<keyof RedeemEvents, true> = {

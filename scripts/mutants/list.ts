@@ -28,12 +28,10 @@ export interface Mutation {
 }
 
 /** Guarantees with no code yet: listed in the output, never invented. */
-export const notBuilt = [
-  { guarantee: 'G11 (coherent L1)', until: 'issue 14' },
-  { guarantee: 'G12 (one token request per fleet)', until: 'issue 15' },
-];
+export const notBuilt = [{ guarantee: 'G12 (one token request per fleet)', until: 'issue 15' }];
 
 const REDEEM_ONCE = 'src/redeem/redeem-once.ts';
+const L1_CACHE = 'src/cache/l1/l1-cache.ts';
 const REDEMPTION = 'src/redeem/redemption.ts';
 
 export const mutations: Mutation[] = [
@@ -266,7 +264,7 @@ export const mutations: Mutation[] = [
     tests: ['__tests__/crypto/encrypted-cache.test.ts'],
     testNamePattern: 'stores partitions and redemption outcomes as envelopes',
   },
-  // G11: an in-process L1 never serves what another instance replaced (what keeps it coherent).
+  // G11, what keeps the L1 coherent with Redis (src/cache/l1/redis-invalidations.ts and its connections).
   {
     id: 'g11-tracking-loss-keeps-l1',
     guarantee: 'G11',
@@ -328,6 +326,56 @@ export const mutations: Mutation[] = [
     replacement: 'cluster.masters.slice(0, 1).map((master) => master.client',
     tests: ['__tests__/cluster/l1-invalidations.test.ts'],
     testNamePattern: 'one tracking connection per master',
+  },
+  // G11: an in-process L1 never serves what another instance replaced.
+  {
+    id: 'g11-invalidation-spares-reads',
+    guarantee: 'G11',
+    description: 'an invalidation arriving while a read of the same key is in flight does not spoil it: the older value is kept',
+    file: L1_CACHE,
+    original: 'if (flight) flight.generation++;',
+    replacement: 'if (flight) flight.generation += 0;',
+    tests: ['__tests__/cache/l1-cache.test.ts', '__tests__/cache/l1-repository.test.ts'],
+    testNamePattern: 'in flight leaves no entry',
+  },
+  {
+    id: 'g11-flush-keeps-entries',
+    guarantee: 'G11',
+    description: 'a flush (Redis said everything may have changed, or tracking was lost) keeps what L1 holds',
+    file: L1_CACHE,
+    original: 'this.#entries.clear();',
+    replacement: '',
+    tests: ['__tests__/cache/l1-cache.test.ts'],
+  },
+  {
+    id: 'g11-fills-while-not-coherent',
+    guarantee: 'G11',
+    description: 'L1 stores reads while tracking is not established, and serves them once it is',
+    file: L1_CACHE,
+    original: 'const fresh = this.#coherent && ticket.epoch',
+    replacement: 'const fresh = ticket.epoch',
+    tests: ['__tests__/cache/l1-cache.test.ts'],
+    testNamePattern: 'coherence',
+  },
+  {
+    id: 'g11-own-write-as-read',
+    guarantee: 'G11',
+    description:
+      "the repository takes a read ticket for its compare-and-set: a failed write keeps the entry it may have replaced, and reads racing this process's write (never announced to it) keep their older value",
+    file: 'src/cache/partition-repository.ts',
+    original: "this.l1?.begin(storageKey, 'write')",
+    replacement: "this.l1?.begin(storageKey, 'read')",
+    tests: ['__tests__/cache/l1-repository.test.ts'],
+  },
+  {
+    id: 'err-l1-without-tracking',
+    guarantee: 'ERR_INVALID_ARG_VALUE',
+    description: "an L1 is accepted on a store that cannot announce other instances' writes",
+    file: 'src/cache/cache-options.ts',
+    original: 'if (!redis) {',
+    replacement: 'if (!redis && false) {',
+    tests: ['__tests__/cache/l1-repository.test.ts'],
+    testNamePattern: 'refuses bounds for a store that cannot track changes',
   },
   // G13: identity never comes from an unauthenticated record.
   {

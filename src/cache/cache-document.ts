@@ -57,6 +57,24 @@ export function toCacheDocument(value: unknown): CacheDocument | undefined {
   return document;
 }
 
+/**
+ * Freezes a document, its sections and its entities (in place; returns it): a snapshot kept in the
+ * L1 is shared by every reader of its partition in the process, so a change would be seen by all.
+ */
+export function freezeDocument(document: CacheDocument): CacheDocument {
+  for (const section of SECTIONS) {
+    for (const entity of Object.values(document[section])) deepFreeze(entity);
+    Object.freeze(document[section]);
+  }
+  return Object.freeze(document);
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const child of Object.values(value)) deepFreeze(child);
+  Object.freeze(value);
+}
+
 /** Parses MSAL's serialized cache (`TokenCache.serialize()`), or `undefined` if it is not one. */
 export function parseCacheDocument(text: string): CacheDocument | undefined {
   try {

@@ -11,11 +11,14 @@ import type { EventSink, TokenCacheEvents } from '../events';
 import type { LockStore } from '../lock/lock-store';
 import type { PartitionCachePlugin } from './cache-plugin';
 import type { PartitionKey } from './partition-key';
-import type { PartitionRepository } from './partition-repository';
+import type { L1Cache } from './l1/l1-cache';
+import type { PartitionRepository, Snapshot } from './partition-repository';
 
 export interface CacheInternals {
   readonly lockStore: LockStore;
   readonly repository: PartitionRepository;
+  /** The in-process L1 in front of the store, if any (its figures, for tests and the benchmark). */
+  readonly l1: L1Cache<Snapshot> | undefined;
   /** The cache's events (`store:error` for the lock store is reported there too). */
   readonly events: EventSink<TokenCacheEvents>;
   /** Raw string values beside the partitions, with the cache's prefix and encryption (redemption records). */

@@ -18,7 +18,9 @@ import {
 import { MemoryLockStore } from '../lock/memory-lock-store';
 import type { LockStore } from '../lock/lock-store';
 import { DEFAULT_KEY_PREFIX } from '../storage-keys';
+import type { L1Bounds } from './l1/l1-cache';
 import type { PartitionKind } from './partition-key';
+import { isKeyvRedis } from './redis-partition-store';
 
 /** Time-to-live of partitions per kind (see {@link PartitionKind}); each defaults as in `partitionTtlMs`. */
 export interface PartitionTtls {
@@ -28,6 +30,17 @@ export interface PartitionTtls {
   app?: number;
   /** On-behalf-of tokens per incoming token (`PartitionKey.forOnBehalfOf`). @defaultValue 1 day */
   obo?: number;
+}
+
+/** Bounds of the in-process L1 (`DistributedTokenCacheOptions.l1`); the least recently used partition goes first. */
+export interface L1Options {
+  /** At most this many partitions. @defaultValue 10,000 */
+  maxEntries?: number;
+  /**
+   * At most about this many bytes of heap, as estimated from each partition's size (see
+   * docs/token-cache.md, "In-process L1"). @defaultValue 64 MiB (67,108,864)
+   */
+  maxBytes?: number;
 }
 
 /** Options of {@link DistributedTokenCache}. */
@@ -98,6 +111,18 @@ export interface DistributedTokenCacheOptions {
    * again). See docs/security.md. @defaultValue none: partition hashes are unkeyed SHA-256
    */
   partitionHashKey?: string | Uint8Array;
+  /**
+   * The in-process L1: each partition's decoded contents kept in this process in front of Redis,
+   * so that a silent call answered from it costs no Redis read. Redis keeps it coherent
+   * (server-assisted client-side caching, `CLIENT TRACKING`): another instance's write drops the
+   * copy here, and while tracking is not established it is emptied and bypassed, so it never
+   * serves what another instance replaced. `false` turns it off. Only for `@keyv/redis` stores:
+   * other stores cannot tell this process about other instances' writes, so setting it with them
+   * throws (the in-memory `new Keyv()` already is in process). See docs/token-cache.md,
+   * "In-process L1".
+   * @defaultValue `{ maxEntries: 10_000, maxBytes: 64 MiB }` with a `@keyv/redis` store; none with other stores
+   */
+  l1?: false | L1Options;
 }
 
 /** Options of {@link DistributedTokenCache.plugin}. */
@@ -127,6 +152,8 @@ export interface CacheSettings {
   lockWaitTimeoutMs: number;
   /** HMAC under `partitionHashKey` (in its closure only, so that inspecting the cache never shows the key). */
   keyedHash: ((value: string) => string) | undefined;
+  /** The L1's bounds, or `undefined`: no L1 (turned off, or a store that cannot track changes). */
+  l1: L1Bounds | undefined;
 }
 
 /**
@@ -153,7 +180,37 @@ export function cacheSettingsFrom(options: DistributedTokenCacheOptions): CacheS
     writeFailure: requireOneOf(options.writeFailure, 'options.writeFailure', ['throw', 'ignore'], 'throw'),
     cipher: recordCipherFrom(options.encryption, 'options.encryption'),
     keyedHash: keyedHashFrom(options.partitionHashKey),
+    l1: l1From(options.l1, isKeyvRedis(store.store)),
   };
+}
+
+const MIB = 1024 * 1024;
+const DEFAULT_L1: L1Bounds = { maxEntries: 10_000, maxBytes: 64 * MIB };
+
+/** The L1's bounds: on by default with Redis, which announces other instances' writes; refused elsewhere. */
+function l1From(value: unknown, redis: boolean): L1Bounds | undefined {
+  const name = 'options.l1';
+  if (value === false) return undefined;
+  if (value === undefined) return redis ? DEFAULT_L1 : undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError(
+      'ERR_INVALID_ARG_TYPE',
+      `"${name}" must be false or an object { maxEntries?, maxBytes? }, got ${typeName(value)}`,
+    );
+  const bounds = value as L1Options;
+  for (const key of Object.keys(bounds)) {
+    if (key !== 'maxEntries' && key !== 'maxBytes')
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" has an unknown option "${key}"; use maxEntries or maxBytes`);
+  }
+  const maxEntries = optionalPositiveInteger(bounds.maxEntries, `${name}.maxEntries`, DEFAULT_L1.maxEntries, 'partitions');
+  const maxBytes = optionalPositiveInteger(bounds.maxBytes, `${name}.maxBytes`, DEFAULT_L1.maxBytes, 'bytes');
+  if (!redis) {
+    throw new InvalidArgumentError(
+      'ERR_INVALID_ARG_VALUE',
+      `"${name}" needs a @keyv/redis store: only Redis tells this process when another instance writes a partition, and without that an in-process copy could serve tokens another instance replaced; remove the option (an in-memory Keyv store already is in process)`,
+    );
+  }
+  return { maxEntries, maxBytes };
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,8 +1,9 @@
 /**
  * DistributedTokenCache: MSAL's token cache in any Keyv store, one partition per account (or app,
  * or on-behalf-of assertion), shared by every instance of the app. Owns the store adapter, the
- * failure policy, encryption at rest and the events. Its users see only the public API; the client
- * and redeem-once reach the rest through the seam in ./cache-internals.
+ * failure policy, encryption at rest, the in-process L1 and what keeps it coherent, and the events.
+ * Its users see only the public API; the client and redeem-once reach the rest through the seam in
+ * ./cache-internals.
  */
 import { EventEmitter } from 'node:events';
 import type { ICachePlugin } from '@azure/msal-node';
@@ -11,18 +12,22 @@ import { emitSafely, sinkOf } from '../events';
 import type { TokenCacheEvents } from '../events';
 import { requireNonEmptyString, requireObject } from '../internal/validate';
 import type { LockStore } from '../lock/lock-store';
-import { connectCheckKey } from '../storage-keys';
+import { connectCheckKey, partitionKeysPrefix } from '../storage-keys';
 import { exposeInternals } from './cache-internals';
 import { PartitionCachePlugin } from './cache-plugin';
 import { cacheSettingsFrom } from './cache-options';
 import type { DistributedTokenCacheOptions, PluginOptions } from './cache-options';
 import { KeyvPartitionStore } from './keyv-partition-store';
+import { L1Cache } from './l1/l1-cache';
+import { RedisInvalidations } from './l1/redis-invalidations';
+import { reportingSink } from './l1/reporting-sink';
 import { PartitionKey, withKeyedHash } from './partition-key';
 import { PartitionRepository } from './partition-repository';
+import type { Snapshot } from './partition-repository';
 import type { PartitionStore } from './partition-store';
 import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
 
-export type { DistributedTokenCacheOptions, PartitionTtls, PluginOptions } from './cache-options';
+export type { DistributedTokenCacheOptions, L1Options, PartitionTtls, PluginOptions } from './cache-options';
 
 /**
  * A token cache shared by every instance of an app: MSAL's token cache in a Keyv store, one
@@ -49,6 +54,8 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
   readonly lockStore: LockStore;
   readonly #partitionStore: PartitionStore;
   readonly #repository: PartitionRepository;
+  /** Keeps the L1 coherent (Redis client-side tracking); none without an L1. */
+  readonly #invalidations: RedisInvalidations | undefined;
   /** HMAC under `partitionHashKey` (in its closure only, so that inspecting the cache never shows the key). */
   readonly #keyedHash: ((value: string) => string) | undefined;
   readonly #keyPrefix: string;
@@ -66,17 +73,35 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
     const settings = cacheSettingsFrom(options);
     const { store, storeTimeoutMs, lockWaitTimeoutMs } = settings;
     this.lockStore = settings.lockStore;
-    this.#partitionStore = isKeyvRedis(store.store)
-      ? new RedisPartitionStore(store.store, storeTimeoutMs, settings.namespace)
-      : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     const events = sinkOf(this);
-    this.#repository = new PartitionRepository(this.#partitionStore, events, { ...settings, contentionTimeoutMs: lockWaitTimeoutMs });
+    const redis = isKeyvRedis(store.store) ? store.store : undefined;
+    // settings.l1 is set only for Redis stores: the only ones that announce other instances' writes.
+    const l1 = redis && settings.l1 ? new L1Cache<Snapshot>(settings.l1) : undefined;
+    const invalidations =
+      redis && l1
+        ? new RedisInvalidations(redis, reportingSink(l1, events, settings.keyPrefix), {
+            trackedPrefix: partitionKeysPrefix(settings.keyPrefix),
+            namespace: settings.namespace,
+            timeoutMs: storeTimeoutMs,
+          })
+        : undefined;
+    this.#invalidations = invalidations;
+    this.#partitionStore = redis
+      ? new RedisPartitionStore(
+          redis,
+          storeTimeoutMs,
+          settings.namespace,
+          invalidations && { writeClient: () => invalidations.writeClient() },
+        )
+      : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
+    this.#repository = new PartitionRepository(this.#partitionStore, events, { ...settings, contentionTimeoutMs: lockWaitTimeoutMs }, l1);
     this.#keyedHash = settings.keyedHash;
     this.#keyPrefix = settings.keyPrefix;
     const partitionStore = this.#partitionStore;
     exposeInternals(this, {
       lockStore: settings.lockStore,
       repository: this.#repository,
+      l1,
       events,
       values: {
         keyPrefix: settings.keyPrefix,
@@ -87,6 +112,7 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
       operationPlugin: (partition, clientId) => this.#plugin(partition, clientId, true),
       assertOpen: () => this.#assertOpen(),
     });
+    invalidations?.start(); // in the background: L1 stays bypassed until tracking is on
   }
 
   /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
@@ -190,7 +216,7 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const results = await Promise.allSettled([this.#partitionStore.close(), this.lockStore.close()]);
+    const results = await Promise.allSettled([this.#invalidations?.close(), this.#partitionStore.close(), this.lockStore.close()]);
     for (const result of results) {
       if (result.status === 'fulfilled') continue;
       const error =

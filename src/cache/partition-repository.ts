@@ -2,25 +2,46 @@
  * Reads and writes whole partitions: validates what the store returns (a bad entry is a miss plus
  * an event, never a crash), guards partition isolation, and turns compare-and-set conflicts into
  * 3-way merges so that concurrent writers all survive. Applies the store-failure policy, and the
- * encryption at rest of partition contents when a cipher is set.
+ * encryption at rest of partition contents when a cipher is set. With an L1, reads are answered
+ * from it when it can, and what is read or written is kept in it under a ticket taken before the
+ * store call (see ./l1/l1-cache); snapshots kept there are shared, so they are frozen.
  */
 import { randomBytes } from 'node:crypto';
 import type { RecordCipher } from '../crypto/record-cipher';
 import { LockTimeoutError, MsalDistributedCacheError, PartitionMismatchError, StoreUnavailableError } from '../errors';
 import type { CacheCorruptEvent, EventSink, TokenCacheEvents } from '../events';
-import { emptyDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
+import { emptyDocument, freezeDocument, homeAccountIdsIn, isEmptyDocument, parseCacheDocument } from './cache-document';
 import type { CacheDocument } from './cache-document';
+import type { L1Cache, L1Ticket } from './l1/l1-cache';
 import { mergeCacheDocuments, withoutOrphans } from './merge';
 import type { PartitionKey, PartitionKind } from './partition-key';
 import { versionOf } from './partition-store';
-import type { PartitionStore, ReadResult } from './partition-store';
+import type { CompareAndSetResult, PartitionStore, ReadResult } from './partition-store';
 import { partitionStorageKey } from '../storage-keys';
 
-/** A partition as read or written: its version (`''` = absent) and its validated contents. */
+/**
+ * A partition as read or written: its version (`''` = absent) and its validated contents. Never
+ * mutated once returned: with an L1, every reader of the partition in this process shares it.
+ */
 export interface Snapshot {
-  version: string;
-  document: CacheDocument;
+  readonly version: string;
+  readonly document: CacheDocument;
 }
+
+/** A decoded read, and what it weighs in the L1 (`undefined`: not kept, such as a corrupt entry). */
+interface Decoded {
+  snapshot: Snapshot;
+  bytes: number | undefined;
+}
+
+/**
+ * What an L1 entry weighs: its heap, estimated from its JSON text. Measured on Node 20 for MSAL
+ * partitions of 3.6 to 7.2 KB of JSON (one account and its tokens): about 1 byte per character
+ * (the strings) plus about 1.9 KB (the objects, the snapshot, the key and the L1's own entry);
+ * see docs/token-cache.md, "In-process L1".
+ */
+const L1_ENTRY_OVERHEAD_BYTES = 2048;
+const l1Weight = (jsonLength: number): number => L1_ENTRY_OVERHEAD_BYTES + jsonLength;
 
 export interface RepositoryPolicy {
   keyPrefix: string;
@@ -51,10 +72,12 @@ export class PartitionRepository {
    */
   private readonly writeQueues = new Map<string, Promise<void>>();
 
+  /** @param l1 - the in-process L1 in front of the store, if any */
   constructor(
     private readonly store: PartitionStore,
     private readonly emit: EventSink<TokenCacheEvents>,
     private readonly policy: RepositoryPolicy,
+    private readonly l1?: L1Cache<Snapshot>,
   ) {}
 
   /** Partitions with a write of this process queued or under way (0 when idle: queues are dropped). */
@@ -69,17 +92,43 @@ export class PartitionRepository {
 
   /** Reads a partition; a missing or unusable one is an empty snapshot. */
   async read(partition: PartitionKey): Promise<Snapshot> {
-    let result: ReadResult;
+    const storageKey = this.storageKey(partition);
+    const kept = this.l1?.get(storageKey);
+    if (kept) return this.reportRead(partition, kept, 'l1');
+    const ticket = this.l1?.begin(storageKey, 'read');
     try {
-      result = await this.store.read(this.storageKey(partition));
-    } catch (error) {
-      const failure = this.reportFailure('read', partition, error, this.policy.readFailure === 'miss');
-      if (failure) throw failure;
-      return { version: '', document: emptyDocument() };
+      let result: ReadResult;
+      try {
+        result = await this.store.read(storageKey);
+      } catch (error) {
+        const failure = this.reportFailure('read', partition, error, this.policy.readFailure === 'miss');
+        if (failure) throw failure;
+        return { version: '', document: emptyDocument() };
+      }
+      const { snapshot, bytes } = this.decode(partition, result);
+      return this.reportRead(partition, bytes === undefined ? snapshot : this.keep(ticket, snapshot, bytes), 'store');
+    } finally {
+      this.end(ticket);
     }
-    const snapshot = this.decode(partition, result);
-    this.emit(isEmptyDocument(snapshot.document) ? 'cache:miss' : 'cache:hit', { partitionHash: partition.hash });
+  }
+
+  private reportRead(partition: PartitionKey, snapshot: Snapshot, level: 'l1' | 'store'): Snapshot {
+    if (isEmptyDocument(snapshot.document)) this.emit('cache:miss', { partitionHash: partition.hash });
+    else this.emit('cache:hit', { partitionHash: partition.hash, level });
     return snapshot;
+  }
+
+  /** With an L1: freezes `snapshot` (it may be shared from now on) and offers it to the L1 under `ticket`. */
+  private keep(ticket: L1Ticket | undefined, snapshot: Snapshot, bytes: number): Snapshot {
+    if (!this.l1 || !ticket) return snapshot;
+    const shared = Object.freeze({ version: snapshot.version, document: freezeDocument(snapshot.document) });
+    this.l1.fill(ticket, shared, bytes);
+    return shared;
+  }
+
+  /** Ends an L1 ticket not filled (a failed read or write); nothing when it was. */
+  private end(ticket: L1Ticket | undefined): void {
+    if (ticket) this.l1?.abandon(ticket);
   }
 
   /**
@@ -145,14 +194,24 @@ export class PartitionRepository {
     for (let attempt = 1; ; attempt++) {
       const deleting = isEmptyDocument(next);
       const version = deleting ? '' : newVersion();
-      const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(JSON.stringify(next), storageKey) };
-      const result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
-      if (result.ok) {
-        this.emit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
-        return { version, document: next };
+      const json = deleting ? '' : JSON.stringify(next);
+      const record = deleting ? null : { version, partition: partition.hash, cache: this.seal(json, storageKey) };
+      // Taken before the compare-and-set; a write that fails or loses drops the L1's entry.
+      const ticket = this.l1?.begin(storageKey, 'write');
+      let result: CompareAndSetResult;
+      try {
+        result = await this.store.compareAndSet(storageKey, expected, record, this.policy.partitionTtlMs[partition.kind]);
+        if (result.ok) {
+          // A deletion is kept as the empty snapshot it leaves: the next read is a miss without a store call.
+          const written = this.keep(ticket, { version, document: next }, l1Weight(json.length));
+          this.emit('cache:write', { partitionHash: partition.hash, attempts: attempt, deleted: deleting });
+          return written;
+        }
+      } finally {
+        this.end(ticket);
       }
       this.emit('cache:conflict', { partitionHash: partition.hash });
-      const theirs = this.decode(partition, result.current);
+      const { snapshot: theirs } = this.decode(partition, result.current);
       next = mergeCacheDocuments(baseDocument, next, theirs.document, accountPartition);
       this.emit('cache:merge', { partitionHash: partition.hash });
       baseDocument = theirs.document;
@@ -167,14 +226,17 @@ export class PartitionRepository {
     }
   }
 
-  /** Validates a stored record; anything unusable is an empty snapshot that the next write replaces. */
-  private decode(partition: PartitionKey, result: ReadResult): Snapshot {
+  /**
+   * Validates a stored record; anything unusable is an empty snapshot that the next write replaces
+   * (and that is not kept in the L1, so that every read of it reports `cache:corrupt`).
+   */
+  private decode(partition: PartitionKey, result: ReadResult): Decoded {
     const version = versionOf(result);
-    const corrupt = (reason: CacheCorruptEvent['reason']): Snapshot => {
+    const corrupt = (reason: CacheCorruptEvent['reason']): Decoded => {
       this.emit('cache:corrupt', { partitionHash: partition.hash, reason });
-      return { version, document: emptyDocument() };
+      return { snapshot: { version, document: emptyDocument() }, bytes: undefined };
     };
-    if (result.kind === 'absent') return { version: '', document: emptyDocument() };
+    if (result.kind === 'absent') return { snapshot: { version: '', document: emptyDocument() }, bytes: l1Weight(0) };
     if (result.kind === 'corrupt') return corrupt(result.reason);
     if (result.record.partition !== partition.hash) return corrupt('foreign-partition');
     const text = this.open(result.record.cache, this.storageKey(partition));
@@ -183,7 +245,7 @@ export class PartitionRepository {
     const document = parseCacheDocument(text);
     if (!document) return corrupt('unparsable');
     if (!belongs(partition, document)) return corrupt('foreign-account');
-    return { version, document };
+    return { snapshot: { version, document }, bytes: l1Weight(text.length) };
   }
 
   private seal(text: string, storageKey: string): string {

@@ -82,7 +82,11 @@ export class RedisPartitionStore implements PartitionStore {
   private readonly namespacePrefix: string;
   private readonly writeClient: () => TrackedWriter | undefined;
 
-  /** @param namespace - the Keyv namespace to keep keys apart by (none: keys as given) */
+  /**
+   * @param namespace - the Keyv namespace to keep keys apart by (none: keys as given)
+   * @param options - `writeClient`: the L1's tracking connection while it tracks, for the
+   *   compare-and-set (see {@link RedisPartitionStoreOptions})
+   */
   constructor(
     private readonly store: KeyvRedisLike,
     private readonly storeTimeoutMs: number,

@@ -2,16 +2,17 @@
 // option, thrown at construction rather than at first use.
 import { InvalidArgumentError } from '../errors';
 
-export function requirePositiveInteger(value: unknown, name: string): number {
+/** @param unit - what the number counts, for the message */
+export function requirePositiveInteger(value: unknown, name: string, unit = 'milliseconds'): number {
   if (typeof value !== 'number')
-    throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a positive integer (milliseconds), got ${typeName(value)}`);
+    throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a positive integer (${unit}), got ${typeName(value)}`);
   if (!Number.isSafeInteger(value) || value <= 0)
-    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" must be a positive integer (milliseconds), got ${value}`);
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `"${name}" must be a positive integer (${unit}), got ${value}`);
   return value;
 }
 
-export function optionalPositiveInteger(value: unknown, name: string, defaultValue: number): number {
-  return value === undefined ? defaultValue : requirePositiveInteger(value, name);
+export function optionalPositiveInteger(value: unknown, name: string, defaultValue: number, unit?: string): number {
+  return value === undefined ? defaultValue : requirePositiveInteger(value, name, unit);
 }
 
 export function requireNonEmptyString(value: unknown, name: string, maxLength = 4096): string {
