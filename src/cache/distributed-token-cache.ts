@@ -94,7 +94,13 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
           invalidations && { writeClient: () => invalidations.writeClient() },
         )
       : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
-    this.#repository = new PartitionRepository(this.#partitionStore, events, { ...settings, contentionTimeoutMs: lockWaitTimeoutMs }, l1);
+    this.#repository = new PartitionRepository(
+      this.#partitionStore,
+      events,
+      { ...settings, contentionTimeoutMs: lockWaitTimeoutMs },
+      l1,
+      invalidations && (() => invalidations.settled()),
+    );
     this.#keyedHash = settings.keyedHash;
     this.#keyPrefix = settings.keyPrefix;
     const partitionStore = this.#partitionStore;

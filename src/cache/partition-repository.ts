@@ -72,12 +72,16 @@ export class PartitionRepository {
    */
   private readonly writeQueues = new Map<string, Promise<void>>();
 
-  /** @param l1 - the in-process L1 in front of the store, if any */
+  /**
+   * @param l1 - the in-process L1 in front of the store, if any
+   * @param l1Settled - awaited before answering from L1 (RedisInvalidations.settled)
+   */
   constructor(
     private readonly store: PartitionStore,
     private readonly emit: EventSink<TokenCacheEvents>,
     private readonly policy: RepositoryPolicy,
     private readonly l1?: L1Cache<Snapshot>,
+    private readonly l1Settled: () => Promise<void> = async () => undefined,
   ) {}
 
   /** Partitions with a write of this process queued or under way (0 when idle: queues are dropped). */
@@ -93,10 +97,12 @@ export class PartitionRepository {
   /** Reads a partition; a missing or unusable one is an empty snapshot. */
   async read(partition: PartitionKey): Promise<Snapshot> {
     const storageKey = this.storageKey(partition);
-    const kept = this.l1?.get(storageKey);
-    if (kept) return this.reportRead(partition, kept, 'l1');
     const ticket = this.l1?.begin(storageKey, 'read');
     try {
+      // An invalidation may sit unread in the tracking socket, behind this very request: read it first.
+      if (this.l1?.coherent) await this.l1Settled();
+      const kept = this.l1?.get(storageKey);
+      if (kept) return this.reportRead(partition, kept, 'l1');
       let result: ReadResult;
       try {
         result = await this.store.read(storageKey);
