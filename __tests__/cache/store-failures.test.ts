@@ -60,11 +60,12 @@ afterEach(async () => {
  * A DistributedTokenCache over this test's redis-server, configured the way a user would, and the
  * app that uses it.
  *
+ * @param policy - failure policies, and `l1` (off unless given)
  * @param redisOptions - `'configured'`: throwOnConnectError, throwOnErrors, connectionTimeout 500;
  *   `'default'`: `new KeyvRedis(url)`, which waits forever while Redis is down
  */
 function createApp(
-  policy: Pick<DistributedTokenCacheOptions, 'readFailure' | 'writeFailure'> = {},
+  policy: Pick<DistributedTokenCacheOptions, 'readFailure' | 'writeFailure' | 'l1'> = {},
   redisOptions: 'configured' | 'default' = 'configured',
 ): Setup {
   const keyvRedis =
@@ -72,7 +73,8 @@ function createApp(
       ? new KeyvRedis(server.url, { throwOnConnectError: true, throwOnErrors: true, connectionTimeout: 500 })
       : new KeyvRedis(server.url);
   const store = new Keyv({ store: keyvRedis });
-  const cache = new DistributedTokenCache({ store, storeTimeoutMs, ...policy });
+  // No L1 unless asked: these tests are about the store's failures, not about what L1 answers meanwhile.
+  const cache = new DistributedTokenCache({ store, storeTimeoutMs, l1: false, ...policy });
   const storeErrors: StoreErrorEvent[] = [];
   cache.on('store:error', (event) => storeErrors.push(event));
   const app = new DistributedClientApplication(entra.msalConfig(), { cache });
@@ -158,6 +160,23 @@ describe('Redis paused (SIGSTOP)', () => {
         expect(text).not.toContain(secret);
       }
     }
+  });
+
+  it('with an L1: once tracking has lost the paused server, a silent call is not answered from L1 but rejects', async () => {
+    const { app, cache, storeErrors } = createApp({ l1: {} });
+    const { result } = await signIn(app);
+    const homeAccountId = result.account!.homeAccountId;
+    const levels: string[] = [];
+    cache.on('cache:hit', ({ level }) => levels.push(level));
+    // Tracking starts in the background: silent calls until one is answered from L1.
+    for (let call = 0; call < 50 && !levels.includes('l1'); call++) await app.acquireTokenSilent({ homeAccountId, scopes });
+    expect(levels).toContain('l1');
+
+    const lost = once(cache, 'cache:invalidate');
+    server.pause();
+    expect((await lost)[0]).toEqual({ reason: 'tracking-lost' });
+    expectStoreUnavailable(await rejectionOf(app.acquireTokenSilent({ homeAccountId, scopes })));
+    expect(storeErrors.map(({ operation, outcome }) => ({ operation, outcome }))).toEqual([{ operation: 'read', outcome: 'thrown' }]);
   });
 
   it("readFailure 'miss': a silent call gets MSAL's InteractionRequiredAuthError, and the read event says treated-as-miss", async () => {
