@@ -1,8 +1,8 @@
 // The L1 in front of Redis, across OS processes (each an app instance with its own L1, on by
 // default for @keyv/redis): once a write on one process has resolved, another process never reads
-// the older version, through forced refreshes, removeAccount and sign-ins again; and not after its
-// tracking connection was killed, Redis paused or restarted either. The parent relays "the write
-// resolved" to the reader (IPC through the parent, as a load balancer or a user would).
+// the older version, through forced refreshes, removeAccount and sign-ins again (the rounds are in
+// helpers/l1-coherence-rounds.ts); and not after its tracking connection was killed, Redis paused
+// or restarted either. On a Redis Cluster: __tests__/cluster/l1-coherence.test.ts.
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { RedisServer } from '../../src/testing';
@@ -10,23 +10,14 @@ import type { FakeEntraId, FakeUser } from '../../src/testing';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
 import type { CallResult } from '../helpers/app-instance-process';
 import { addRandomUser, startFakeEntraId } from '../helpers/entra';
+import { coherenceScopes as scopes, l1HitsOf, readOn, signInOn, valueOf, writeThenReadRounds } from '../helpers/l1-coherence-rounds';
 import { trackingConnectionIdsIn } from '../helpers/l1-tracking';
 
-const redirectUri = 'https://app.example.test/auth/callback';
-const scopes = ['User.Read'];
 const USERS = 8;
 const ROUNDS_EACH = 130; // 8 x 130 = 1,040 rounds
-const REMOVE_EVERY = 10;
 
 interface TokenSummary {
   accessToken: string;
-  fromCache: boolean;
-  homeAccountId: string;
-}
-
-function valueOf<T>(result: CallResult): T {
-  if (!result.ok) throw new Error(`call failed: ${JSON.stringify(result.error)}`);
-  return result.value as T;
 }
 
 describe('L1 coherence across processes', () => {
@@ -36,21 +27,6 @@ describe('L1 coherence across processes', () => {
     entra = await startFakeEntraId();
   });
   afterAll(() => entra.close());
-
-  /** Signs `user` in on `instance` and returns the access token it got. */
-  async function signIn(instance: AppInstanceProcess, user: FakeUser): Promise<string> {
-    const result = await instance.call('signIn', { code: entra.mintCode({ redirectUri, user }), redirectUri, scopes });
-    return valueOf<TokenSummary>(result).accessToken;
-  }
-
-  /** What `reader` serves for the account now: its access token, or null when it has no account. */
-  async function readOn(reader: AppInstanceProcess, homeAccountId: string): Promise<string | null> {
-    const result = await reader.call('silent', { homeAccountId, scopes });
-    if (!result.ok && result.error?.errorCode === 'no_account_in_cache') return null;
-    const token = valueOf<TokenSummary>(result);
-    expect(token.fromCache).toBe(true);
-    return token.accessToken;
-  }
 
   describe('on one Redis, two processes', () => {
     let keyPrefix: string;
@@ -68,37 +44,9 @@ describe('L1 coherence across processes', () => {
     });
 
     it(`after a write resolves on one process, the other never reads the older version (${USERS * ROUNDS_EACH} rounds: forced refreshes, removeAccount, sign-ins again)`, async () => {
-      const mismatches: string[] = [];
-
-      async function rounds(user: FakeUser, index: number): Promise<void> {
-        const homeAccountId = entra.homeAccountIdOf(user);
-        let current: string | null = await signIn(instances[index % 2]!, user);
-        for (let round = 0; round < ROUNDS_EACH; round++) {
-          const writer = instances[(index + round) % 2]!;
-          const reader = instances[(index + round + 1) % 2]!;
-          const before = await readOn(reader, homeAccountId); // the reader holds the current version
-          if (before !== current) mismatches.push(`user ${index} round ${round}: before the write`);
-          if (current === null) {
-            current = await signIn(writer, user);
-          } else if (round % REMOVE_EVERY === REMOVE_EVERY - 1) {
-            expect(valueOf(await writer.call('remove', { homeAccountId }))).toEqual({ removed: true });
-            current = null;
-          } else {
-            const refreshed = valueOf<TokenSummary>(await writer.call('silent', { homeAccountId, scopes, forceRefresh: true }));
-            expect(refreshed.accessToken).not.toBe(current);
-            current = refreshed.accessToken;
-          }
-          // The write resolved on the writer; now the reader:
-          const after = await readOn(reader, homeAccountId);
-          if (after !== current) mismatches.push(`user ${index} round ${round}: read ${after === null ? 'no account' : 'an older token'}`);
-        }
-      }
-
-      await Promise.all(Array.from({ length: USERS }, (_, index) => rounds(addRandomUser(entra, 'L1 Coherence'), index)));
-      expect(mismatches).toEqual([]);
+      expect(await writeThenReadRounds(entra, instances, { users: USERS, roundsEach: ROUNDS_EACH, removeEvery: 10 })).toEqual([]);
       // The reads were served by L1 (this claim is about L1, not about reading Redis every time).
-      const stats = await Promise.all(instances.map(async (instance) => valueOf<{ l1Hits: number }>(await instance.call('readStats', {}))));
-      expect(stats.map((each) => each.l1Hits > 0)).toEqual([true, true]);
+      expect((await l1HitsOf(instances)).map((hits) => hits > 0)).toEqual([true, true]);
     }, 180_000);
   });
 
@@ -145,7 +93,7 @@ describe('L1 coherence across processes', () => {
       const homeAccountId = entra.homeAccountIdOf(user);
       const refreshed = await once(() => writer.call('silent', { homeAccountId, scopes, forceRefresh: true }), storeFailed);
       // After a restart the account is gone: the writer signs the user in again instead.
-      const current = refreshed.ok ? valueOf<TokenSummary>(refreshed).accessToken : await signIn(writer, user);
+      const current = refreshed.ok ? valueOf<TokenSummary>(refreshed).accessToken : await signInOn(entra, writer, user);
       const read = await once(() => reader.call('silent', { homeAccountId, scopes }), storeFailed);
       expect(valueOf<TokenSummary>(read).accessToken).toBe(current);
     }
@@ -180,7 +128,7 @@ describe('L1 coherence across processes', () => {
       const user = addRandomUser(entra, 'L1 Faults');
       const homeAccountId = entra.homeAccountIdOf(user);
       const [writer, reader] = instances;
-      const first = await signIn(writer, user);
+      const first = await signInOn(entra, writer, user);
       expect(await readOn(reader, homeAccountId)).toBe(first); // in the reader's L1 now
       await fault();
       for (let round = 0; round < 5; round++) await writeThenRead(round % 2 ? reader : writer, round % 2 ? writer : reader, user);

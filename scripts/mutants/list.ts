@@ -307,6 +307,16 @@ export const mutations: Mutation[] = [
     testNamePattern: 'settled\\(\\) resolves only once',
   },
   {
+    id: 'g11-l1-hit-before-settled',
+    guarantee: 'G11',
+    description: 'an L1 hit answers before the invalidations already in the tracking socket are read',
+    file: 'src/cache/partition-repository.ts',
+    original: 'if (this.l1?.coherent) await this.l1Settled();',
+    replacement: '',
+    tests: ['__tests__/cache/l1-coherence.test.ts'],
+    testNamePattern: 'never reads the older version',
+  },
+  {
     id: 'g11-invalidates-the-redis-key',
     guarantee: 'G11',
     description: 'an invalidation names the Redis key (namespace included), not the storage key L1 holds',
