@@ -208,6 +208,8 @@ export class RedisInvalidations {
     await new Promise<void>((resolve) => {
       const done = (): void => {
         app.client.off?.('connect', done);
+        const index = this.#unlisten.indexOf(done);
+        if (index !== -1) this.#unlisten.splice(index, 1);
         resolve();
       };
       app.client.once?.('connect', done);
