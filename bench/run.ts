@@ -23,6 +23,7 @@ import { duplicateStorm } from './duplicate-storm';
 import { redemptionOverhead } from './redemption-overhead';
 import { growth } from './growth';
 import { memory } from './memory';
+import { coherence } from './coherence';
 
 const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkResult>> = {
   silent: silentCacheHit,
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkRes
   redemption: redemptionOverhead,
   growth,
   memory,
+  coherence,
 };
 
 async function main(): Promise<void> {

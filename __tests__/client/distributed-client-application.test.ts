@@ -59,6 +59,34 @@ describe('DistributedClientApplication', () => {
     await expect(app.acquireTokenSilent({ homeAccountId, scopes })).rejects.toBeInstanceOf(InteractionRequiredAuthError);
   });
 
+  it('a silent call on an expired access token refreshes it once and stores the result, as a hit answers without a write', async () => {
+    // MSAL refreshes access tokens that expire within 5 minutes: every silent call here refreshes.
+    const shortLived = await startFakeEntraId({ accessTokenLifetimeSeconds: 60 });
+    const cache = new DistributedTokenCache();
+    const client = new DistributedClientApplication(shortLived.msalConfig(), { cache });
+    try {
+      const signIn = await client.acquireTokenByCode({ code: shortLived.mintCode({ redirectUri }), redirectUri, scopes });
+      const writes: string[] = [];
+      cache.on('cache:write', ({ partitionHash }) => writes.push(partitionHash));
+      const before = shortLived.tokenCallCount({ grantType: 'refresh_token' });
+      const first = await client.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes });
+      const second = await client.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes });
+      expect([first.fromCache, second.fromCache]).toEqual([false, false]);
+      expect(new Set([signIn.accessToken, first.accessToken, second.accessToken]).size).toBe(3);
+      expect(shortLived.tokenCallCount({ grantType: 'refresh_token' })).toBe(before + 2);
+      expect(writes).toHaveLength(2);
+
+      const longLived = new DistributedClientApplication(entra.msalConfig(), { cache: app.cache });
+      const stored = await longLived.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+      app.cache.on('cache:write', ({ partitionHash }) => writes.push(partitionHash));
+      const hit = await longLived.acquireTokenSilent({ homeAccountId: stored.account!.homeAccountId, scopes });
+      expect([hit.fromCache, hit.accessToken, writes.length]).toEqual([true, stored.accessToken, 2]);
+    } finally {
+      await cache.close();
+      await shortLived.close();
+    }
+  });
+
   it('acquireTokenSilent for an unknown account throws InteractionRequiredAuthError', async () => {
     await expect(app.acquireTokenSilent({ homeAccountId: `${randomUUID()}.${entra.tenantId}`, scopes })).rejects.toBeInstanceOf(
       InteractionRequiredAuthError,

@@ -1,6 +1,7 @@
 // The join key of concurrent acquireTokenSilent calls: equal only for requests that are equal in
 // every field that can shape the token.
 import { silentJoinKey } from '../../src/client/silent-join-key';
+import { canonicalText } from '../../src/internal/canonical-text';
 import type { DistributedSilentFlowRequest } from '../../src';
 
 const base: DistributedSilentFlowRequest = { homeAccountId: 'oid.tid', scopes: ['User.Read', 'Mail.Read'] };
@@ -53,6 +54,35 @@ describe('silentJoinKey', () => {
     expect(key({ account: { ...account, tenantProfiles: profiles('tid') }, scopes: base.scopes })).not.toBe(
       key({ account: { ...account, tenantProfiles: profiles('other') }, scopes: base.scopes }),
     );
+  });
+
+  it('writes the usual request (homeAccountId, scopes, authority, forceRefresh, correlationId) exactly as the general case', () => {
+    // The general case: every field but correlationId, scopes sorted, forceRefresh false as absent.
+    const general = (request: Record<string, unknown>): string | undefined => {
+      const { correlationId: _correlationId, scopes, forceRefresh, ...fields } = request;
+      return canonicalText([
+        'partition',
+        Array.isArray(scopes) ? [...(scopes as unknown[])].sort() : scopes,
+        { ...fields, forceRefresh: forceRefresh === false ? undefined : forceRefresh },
+      ]);
+    };
+    const requests: Record<string, unknown>[] = [
+      base,
+      { ...base, scopes: [] },
+      { ...base, scopes: ['b', 'a', 'a', 'é "quoted"\n'] },
+      { ...base, homeAccountId: 'odd "id" \u2028' },
+      { ...base, authority: 'https://login.example.test/tenant' },
+      { ...base, forceRefresh: true, correlationId: 'c', authority: 'https://login.example.test/t' },
+      { ...base, forceRefresh: false },
+      { ...base, authority: undefined, forceRefresh: undefined, correlationId: undefined },
+      { ...base, scopes: ['a', 7] },
+      { ...base, scopes: ['a', undefined] },
+      { ...base, authority: 42 },
+      { ...base, forceRefresh: 'yes' },
+      { ...base, homeAccountId: 12 },
+      Object.assign(Object.create({ inherited: 'x' }) as object, base),
+    ];
+    for (const request of requests) expect(key(request)).toBe(general(request));
   });
 
   it('is undefined (never join) when a field has no faithful text: a function, a class instance, a cycle', () => {

@@ -1,5 +1,7 @@
 // One app process for the growth benchmark (run with --expose-gc). MODE=ours: DistributedClientApplication
-// on Redis (tokens and locks), nothing per account in this process. MODE=plain: one ConfidentialClientApplication whose
+// on Redis (tokens and locks) with the default options: the in-process L1 holds the partitions it
+// has seen, up to its bound. MODE=ours-l1-off: the same with `l1: false` (nothing per account in
+// this process), on the partitions MODE=ours signed in. MODE=plain: one ConfidentialClientApplication whose
 // in-memory cache holds every signed-in account, as a plain MSAL app does.
 import { performance } from 'node:perf_hooks';
 import Keyv from 'keyv';
@@ -8,6 +10,7 @@ import { ConfidentialClientApplication } from '@azure/msal-node';
 import type { AccountInfo, Configuration } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
 import { collectGarbage, latencyOf } from '../lib/stats';
+import { HitLevels, l1Options } from '../lib/l1';
 import { describe, env, msalConfigFromEnv, serve } from '../lib/worker-serve';
 
 const SCOPES = ['User.Read'];
@@ -18,14 +21,20 @@ type CodeRequest = { code: string; codeVerifier: string; redirectUri: string; sc
 // Locks in Redis too: the default MemoryLockStore would keep every sign-in's claim record in this
 // heap for recordTtlMs (15 minutes; benchmark 5 measures that), which is not per-account state.
 const cache =
-  mode === 'ours'
-    ? new DistributedTokenCache({
-        store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
-        keyPrefix: env('KEY_PREFIX'),
-        lockStore: new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') }),
-      })
+  mode === 'ours' || mode === 'ours-l1-off'
+    ? new DistributedTokenCache(
+        l1Options(
+          {
+            store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
+            keyPrefix: env('KEY_PREFIX'),
+            lockStore: new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') }),
+          },
+          mode === 'ours' ? 'default' : 'off',
+        ),
+      )
     : undefined;
 const app = cache ? new DistributedClientApplication(config, { cache }) : undefined;
+const levels = cache ? new HitLevels(cache) : undefined;
 const plain = new ConfidentialClientApplication(config);
 let authorityMetadata: string | undefined;
 /** Sections of MSAL caches redeemed by loader clients, not yet merged into the plain singleton. */
@@ -83,17 +92,28 @@ serve(
       return { failed, firstError };
     },
     commit: async () => ({ accounts: app ? null : plainCommit() }),
+    /** Ours: a silent call for each account, `concurrency` at a time (fills the L1); hits by level. */
+    fill: async (args) => {
+      const { homeAccountIds, concurrency } = args as { homeAccountIds: string[]; concurrency: number };
+      levels!.reset();
+      await pool(homeAccountIds, concurrency, async (homeAccountId) => {
+        await app!.acquireTokenSilent({ homeAccountId, scopes: SCOPES });
+      });
+      return levels!.snapshot();
+    },
     /**
      * Times acquireTokenSilent for each account in turn. Variant 'account' gets the AccountInfo
      * (kept by the parent, as an app keeps it in its session); the others only the homeAccountId.
      */
     silent: async (args) => {
-      const { accounts, variant } = args as { accounts: AccountInfo[]; variant: 'ours' | 'account' | 'homeAccountId' };
+      const { accounts, variant } = args as { accounts: AccountInfo[]; variant: 'ours' | 'oursL1Off' | 'account' | 'homeAccountId' };
       const samples: number[] = [];
+      levels?.reset();
       for (const account of accounts) {
         const start = performance.now();
         let result: { fromCache: boolean };
-        if (variant === 'ours') result = await app!.acquireTokenSilent({ homeAccountId: account.homeAccountId, scopes: SCOPES });
+        if (variant === 'ours' || variant === 'oursL1Off')
+          result = await app!.acquireTokenSilent({ homeAccountId: account.homeAccountId, scopes: SCOPES });
         else if (variant === 'account') result = await plain.acquireTokenSilent({ account, scopes: SCOPES });
         else {
           const cached = await plain.getTokenCache().getAccountByHomeId(account.homeAccountId);
@@ -102,7 +122,7 @@ serve(
         samples.push(performance.now() - start);
         if (!result.fromCache) throw new Error('not a cache hit');
       }
-      return latencyOf(samples);
+      return { ...latencyOf(samples), levels: levels?.snapshot() ?? null };
     },
     heap: async () => {
       await collectGarbage();

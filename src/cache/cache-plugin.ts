@@ -10,10 +10,26 @@ import { accountIdsIn, parseCacheDocument } from './cache-document';
 import { PartitionKey } from './partition-key';
 import type { PartitionRepository, Snapshot } from './partition-repository';
 
+/**
+ * The JSON MSAL deserializes, made once per snapshot object, whichever plugin loads it: MSAL
+ * loads a partition several times per operation, and a snapshot served from memory (the L1) is the
+ * same object for every operation that reads it until the partition changes. Snapshots are never
+ * modified after they are made (a write makes a new one), so the text always matches the document.
+ */
+const msalJson = new WeakMap<Snapshot, string>();
+
+/** The JSON of a snapshot's document, as MSAL deserializes it (made once per snapshot). */
+export function msalJsonOf(snapshot: Snapshot): string {
+  let json = msalJson.get(snapshot);
+  if (json === undefined) {
+    json = JSON.stringify(snapshot.document);
+    msalJson.set(snapshot, json);
+  }
+  return json;
+}
+
 export class PartitionCachePlugin implements ICachePlugin {
   private snapshot: Snapshot | undefined;
-  /** The JSON of `snapshot.document`, made once per snapshot (MSAL may load it several times per operation). */
-  private serialized: { snapshot: Snapshot; json: string } | undefined;
 
   /**
    * @param partition - the partition, or `undefined` to take it from the account MSAL writes
@@ -49,9 +65,8 @@ export class PartitionCachePlugin implements ICachePlugin {
   async beforeCacheAccess(context: TokenCacheContext): Promise<void> {
     const snapshot = await this.load();
     if (!snapshot) return;
-    if (this.serialized?.snapshot !== snapshot) this.serialized = { snapshot, json: JSON.stringify(snapshot.document) };
     // Always replace MSAL's in-memory state, so data removed from the store does not come back.
-    context.tokenCache.deserialize(this.serialized.json);
+    context.tokenCache.deserialize(msalJsonOf(snapshot));
   }
 
   async afterCacheAccess(context: TokenCacheContext): Promise<void> {

@@ -6,8 +6,9 @@
  */
 import { InteractionRequiredAuthError } from '@azure/msal-node';
 import type { AccountInfo, AuthenticationResult, ConfidentialClientApplication, SilentFlowRequest } from '@azure/msal-node';
-import type { PartitionCachePlugin } from '../cache/cache-plugin';
-import { accountIdsIn } from '../cache/cache-document';
+import { msalJsonOf } from '../cache/cache-plugin';
+import type { CacheDocument } from '../cache/cache-document';
+import type { Snapshot } from '../cache/partition-repository';
 import type { PartitionKey } from '../cache/partition-key';
 import { LruMap } from '../internal/lru-map';
 import { requireObject } from '../internal/validate';
@@ -21,6 +22,9 @@ import { silentJoinKey } from './silent-join-key';
  * Each is a few hundred bytes without its ID token; a miss costs one MSAL lookup, as without it.
  */
 const ACCOUNTS_REMEMBERED = 1_000;
+
+/** MSAL's request, whose account is looked up when the caller gave a homeAccountId instead. */
+type MsalSilentRequest = Omit<SilentFlowRequest, 'account'> & { account?: AccountInfo };
 
 export class AccountTokens {
   private readonly silentFlights = new SingleFlight<AuthenticationResult>();
@@ -74,8 +78,15 @@ export class AccountTokens {
   }
 
   private async silentOnce(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    const { client, plugin } = await this.clients.clientFor(partition, request.authority);
-    const account = request.account ?? (await this.accountIn(partition, client, plugin));
+    const plugin = this.clients.operationPlugin(partition);
+    const snapshot = await plugin.load(); // the operation's one read; every load below reuses it
+    const { homeAccountId: _homeAccountId, ...msalRequest } = request as MsalSilentRequest & { homeAccountId?: string };
+    if (snapshot && request.forceRefresh !== true) {
+      const hit = await this.cacheHit(partition, snapshot, msalRequest);
+      if (hit) return hit;
+    }
+    const client = await this.clients.clientWith(plugin, request.authority);
+    const account = msalRequest.account ?? (await this.accountIn(partition, client, snapshot));
     if (!account) {
       throw new InteractionRequiredAuthError(
         'no_account_in_cache',
@@ -83,8 +94,31 @@ export class AccountTokens {
         `No account with this homeAccountId is in the token cache (partition ${this.partitionHash(partition)}, a hash); sign the user in again`,
       );
     }
-    const { homeAccountId: _homeAccountId, ...msalRequest } = request as SilentFlowRequest & { homeAccountId?: string };
     return client.acquireTokenSilent({ ...msalRequest, account });
+  }
+
+  /**
+   * The call answered from the snapshot alone, in a client that never reaches the network (see
+   * CacheOnlyClient), or `undefined` when it needs more: a refresh, any request, an error, no
+   * account. The call then runs as before in a client bound to the partition, which reads nothing
+   * again (its plugin reuses the snapshot), so whatever it writes, sends or throws is what it
+   * would have without this attempt.
+   */
+  private async cacheHit(
+    partition: PartitionKey,
+    snapshot: Snapshot,
+    msalRequest: MsalSilentRequest,
+  ): Promise<AuthenticationResult | undefined> {
+    const client = await this.clients.cacheOnlyClient(msalRequest.authority, msalJsonOf(snapshot));
+    if (!client) return undefined;
+    try {
+      const account = msalRequest.account ?? (await this.accountIn(partition, client, snapshot));
+      if (!account) return undefined;
+      const result = await client.acquireTokenSilent({ ...msalRequest, account });
+      return client.wentToNetwork ? undefined : result;
+    } catch {
+      return undefined; // MSAL's own error comes from the run that follows
+    }
   }
 
   /**
@@ -92,10 +126,9 @@ export class AccountTokens {
    * acquireTokenSilent then does again; the account is a function of the stored contents, so it is
    * derived once per stored version (versions are random per write) and remembered.
    */
-  private async accountIn(partition: PartitionKey, client: ConfidentialClientApplication, plugin: PartitionCachePlugin) {
-    const snapshot = await plugin.load(); // the operation's one read; MSAL's loads below reuse it
+  private async accountIn(partition: PartitionKey, client: ConfidentialClientApplication, snapshot: Snapshot | undefined) {
     // Only a version whose contents hold the account (a corrupt record keeps its version but reads as empty).
-    const holdsAccount = snapshot !== undefined && accountIdsIn(snapshot.document).includes(partition.homeAccountId!);
+    const holdsAccount = snapshot !== undefined && holds(snapshot.document, partition.homeAccountId!);
     const version = holdsAccount ? snapshot.version : '';
     const known = version === '' ? undefined : this.accounts.get(partition.hash);
     if (known?.version === version) return known.account;
@@ -108,4 +141,10 @@ export class AccountTokens {
     }
     return account;
   }
+}
+
+/** Whether the document holds the Account entity of `homeAccountId`. */
+function holds(document: CacheDocument, homeAccountId: string): boolean {
+  for (const key in document.Account) if (document.Account[key]!.home_account_id === homeAccountId) return true;
+  return false;
 }

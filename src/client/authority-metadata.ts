@@ -1,8 +1,9 @@
 /**
  * Authority metadata (the OpenID configuration) fetched once per authority and handed to every
  * per-operation MSAL client as `auth.authorityMetadata`, so building a client per operation costs
- * no discovery request. Where MSAL's discovery URL cannot be derived with certainty (ADFS, CIAM,
- * OIDC protocol mode, B2C) or the fetch fails, it returns nothing and MSAL discovers on its own.
+ * no discovery request (only the endpoints MSAL reads from it are kept: each client parses it).
+ * Where MSAL's discovery URL cannot be derived with certainty (ADFS, CIAM, OIDC protocol mode,
+ * B2C) or the fetch fails, it returns nothing and MSAL discovers on its own.
  *
  * The request goes the way MSAL's own would: through `system.networkClient` when the app gives
  * one (a proxy agent, say), otherwise through Node's global `fetch`, which is what msal-node 7's
@@ -16,7 +17,7 @@ import { SingleFlight } from '../internal/single-flight';
 
 const REFRESH_AFTER_MS = 24 * 60 * 60 * 1000; // MSAL's own authority-metadata lifetime
 // Multi-tenant daemons switch between many tenants' authorities; each entry is a few kilobytes.
-const MAX_AUTHORITIES = 256;
+export const MAX_AUTHORITIES = 256;
 const FETCH_TIMEOUT_MS = 10_000;
 /** No new fetch for this long after a failure, doubled after each further failure in a row. */
 const FIRST_RETRY_AFTER_MS = 1_000;
@@ -78,13 +79,25 @@ export class AuthorityMetadataCache {
     const networkClient = this.system?.networkClient;
     if (networkClient) {
       const response = await networkClient.sendGetRequestAsync<Record<string, unknown>>(url, {}, FETCH_TIMEOUT_MS);
-      return response.status === 200 && isMetadata(response.body) ? JSON.stringify(response.body) : undefined;
+      return response.status === 200 && isMetadata(response.body) ? endpointsOf(response.body) : undefined;
     }
     const response = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     if (!response.ok) return undefined;
     const body: unknown = await response.json();
-    return isMetadata(body) ? JSON.stringify(body) : undefined;
+    return isMetadata(body) ? endpointsOf(body as Record<string, unknown>) : undefined;
   }
+}
+
+/** The fields of the OpenID configuration that MSAL reads from `auth.authorityMetadata`. */
+const ENDPOINT_FIELDS = ['authorization_endpoint', 'token_endpoint', 'end_session_endpoint', 'issuer', 'jwks_uri'] as const;
+
+/**
+ * The metadata as handed to MSAL: only the fields it reads. Every client parses the JSON once
+ * per operation; the whole document (claims and scopes supported, and so on) is three times as
+ * long and takes about five times as long to parse.
+ */
+function endpointsOf(body: Record<string, unknown>): string {
+  return JSON.stringify(Object.fromEntries(ENDPOINT_FIELDS.filter((field) => field in body).map((field) => [field, body[field]])));
 }
 
 function isMetadata(body: unknown): boolean {

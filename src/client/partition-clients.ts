@@ -3,25 +3,39 @@
  * in-memory cache is exactly one partition of the shared cache (concurrent users never share
  * one), with the authority's metadata discovered once for all of them.
  */
-import { ConfidentialClientApplication } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
 import type { Configuration, ICachePlugin } from '@azure/msal-node';
 import type { CacheInternals } from '../cache/cache-internals';
 import type { PartitionCachePlugin } from '../cache/cache-plugin';
 import { PartitionKey } from '../cache/partition-key';
 import { InvalidArgumentError } from '../errors';
-import { AuthorityMetadataCache } from './authority-metadata';
+import { LruMap } from '../internal/lru-map';
+import { AuthorityMetadataCache, MAX_AUTHORITIES } from './authority-metadata';
+import { CacheOnlyClient } from './cache-only-client';
 import { RedeemingClient } from './redeeming-client';
 
 const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
 
+/**
+ * Account partition keys remembered per homeAccountId (their hash is a SHA-256), least recently
+ * used dropped first: the active users'. A few hundred bytes each.
+ */
+const PARTITION_KEYS_REMEMBERED = 1_000;
+
 export class PartitionClients {
   private readonly authorityMetadata: AuthorityMetadataCache;
+  /** What every client is built from: the app's configuration, with MSAL's logging made cheap when it goes nowhere. */
+  private readonly base: Configuration;
+  /** The configuration of clients for one authority, remade when its metadata changes (once a day); as many as metadata. */
+  private readonly configurations = new LruMap<string, { metadata: string | undefined; configuration: Configuration }>(MAX_AUTHORITIES);
+  private readonly accountPartitions = new LruMap<string, PartitionKey>(PARTITION_KEYS_REMEMBERED);
 
   constructor(
     private readonly config: Configuration,
     private readonly cache: CacheInternals,
   ) {
     this.authorityMetadata = new AuthorityMetadataCache(config.system);
+    this.base = withQuietLogger(config);
   }
 
   get clientId(): string {
@@ -30,7 +44,12 @@ export class PartitionClients {
 
   /** The partition of an account for this app: apps with other client ids on the store never share it. */
   accountPartition(homeAccountId: string): PartitionKey {
-    return PartitionKey.forAccount(homeAccountId).forClient(this.clientId);
+    let partition = this.accountPartitions.get(homeAccountId);
+    if (partition === undefined) {
+      partition = PartitionKey.forAccount(homeAccountId).forClient(this.clientId); // validates homeAccountId
+      this.accountPartitions.set(homeAccountId, partition);
+    }
+    return partition;
   }
 
   /** The partition of the app's own tokens in the tenant of an authority (client credentials). */
@@ -43,8 +62,30 @@ export class PartitionClients {
     partition: PartitionKey | undefined,
     requestAuthority: string | undefined,
   ): Promise<{ client: ConfidentialClientApplication; plugin: PartitionCachePlugin }> {
-    const plugin = this.cache.operationPlugin(partition, this.clientId);
-    return { client: await this.build(plugin, requestAuthority), plugin };
+    const plugin = this.operationPlugin(partition);
+    return { client: await this.clientWith(plugin, requestAuthority), plugin };
+  }
+
+  /** The cache plugin of one operation on `partition` (it reads the partition once). */
+  operationPlugin(partition: PartitionKey | undefined): PartitionCachePlugin {
+    return this.cache.operationPlugin(partition, this.clientId);
+  }
+
+  /** A fresh MSAL client bound to an operation's plugin, with discovery already done. */
+  async clientWith(plugin: PartitionCachePlugin, requestAuthority: string | undefined): Promise<ConfidentialClientApplication> {
+    return this.build(plugin, requestAuthority);
+  }
+
+  /**
+   * A fresh MSAL client holding `json` (a partition as MSAL serializes it) that never reaches the
+   * network (see {@link CacheOnlyClient}); `undefined` when MSAL would have to discover the
+   * authority over the network first (no metadata known), where it could never answer.
+   */
+  async cacheOnlyClient(requestAuthority: string | undefined, json: string): Promise<CacheOnlyClient | undefined> {
+    const authority = this.authorityOf(requestAuthority);
+    const metadata = await this.metadataFor(authority);
+    if (metadata === undefined && !this.config.auth.authorityMetadata) return undefined;
+    return new CacheOnlyClient(this.configurationFor(authority, metadata), json);
   }
 
   /**
@@ -76,13 +117,33 @@ export class PartitionClients {
   ): Promise<ConfidentialClientApplication> {
     const authority = this.authorityOf(requestAuthority);
     const metadata = await this.metadataFor(authority);
-    const configuration: Configuration = {
-      ...this.config,
-      auth: { ...this.config.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
-      ...(cachePlugin && { cache: { ...this.config.cache, cachePlugin } }),
-    };
+    const forAuthority = this.configurationFor(authority, metadata);
+    const configuration: Configuration = cachePlugin ? { ...forAuthority, cache: { ...forAuthority.cache, cachePlugin } } : forAuthority;
     return onSend ? new RedeemingClient(configuration, onSend) : new ConfidentialClientApplication(configuration);
   }
+
+  /** The configuration of a client for `authority` (MSAL copies it: it is never modified). */
+  private configurationFor(authority: string, metadata: string | undefined): Configuration {
+    const known = this.configurations.get(authority);
+    if (known !== undefined && known.metadata === metadata) return known.configuration;
+    const configuration: Configuration = {
+      ...this.base,
+      auth: { ...this.base.auth, authority, ...(metadata !== undefined && { authorityMetadata: metadata }) },
+    };
+    this.configurations.set(authority, { metadata, configuration });
+    return configuration;
+  }
+}
+
+/**
+ * Without a logger callback, MSAL still formats every log line of its default level (Info: a
+ * date and a few strings each, several per call) for a callback that does nothing. Its level is
+ * then set to Error: the output is the same (none), and each call costs less.
+ */
+function withQuietLogger(config: Configuration): Configuration {
+  const loggerOptions = config.system?.loggerOptions;
+  if (loggerOptions?.loggerCallback) return config;
+  return { ...config, system: { ...config.system, loggerOptions: { ...loggerOptions, logLevel: LogLevel.Error } } };
 }
 
 /** The tenant segment of an authority URL (`common`, `organizations`, a GUID or a domain). */
