@@ -185,6 +185,55 @@ export interface RedeemEvents {
   'lock:lost': [RedeemEvent];
 }
 
+/**
+ * The grant of a token flight: a refresh of a user's tokens (`acquireTokenSilent`), an app token
+ * (`acquireTokenByClientCredential`), or an on-behalf-of token.
+ */
+export type FlightGrant = 'refresh_token' | 'client_credentials' | 'on_behalf_of';
+
+/** Common to flight events: which token, by grant and hash. */
+export interface FlightEvent {
+  /** The grant the flight's request uses. */
+  grant: FlightGrant;
+  /** The first 32 hex characters of the flight's hash (of its partition and, for app and on-behalf-of tokens, its request's shape). */
+  flightHash: string;
+}
+
+/**
+ * Every event of fleet single flight (one token request for the fleet, see docs/token-cache.md,
+ * "One token request per fleet"), emitted by {@link DistributedClientApplication}.
+ *
+ * @example
+ * ```ts
+ * msal.on('flight:uncoordinated', ({ grant, code }) => console.warn(`${grant} request sent without coordination: ${code}`));
+ * ```
+ */
+export interface TokenFlightEvents {
+  /** This caller sent the token request for the fleet. */
+  'flight:held': [FlightEvent];
+  /** This caller waited for a request another caller (here or on another instance) sent, and got its outcome. */
+  'flight:waited': [
+    FlightEvent & {
+      /** `'ok'`: answered from the tokens it wrote; `'failed'`: raised its error again. */
+      outcome: 'ok' | 'failed';
+      /** From the caller's first claim to its answer. */
+      waitedMs: number;
+    },
+  ];
+  /** The holder of a flight vanished (its lease expired) and this caller sent the request in its place. */
+  'flight:taken-over': [FlightEvent];
+  /** The lock store did not answer, and `singleFlight.lockStoreFailure: 'fail-open'` sent the request without coordination. */
+  'flight:uncoordinated': [
+    FlightEvent & {
+      /** The lock store's error code. */
+      code: ErrorCode;
+    },
+  ];
+}
+
+/** Every event of {@link DistributedClientApplication}: redeem-once's and fleet single flight's. */
+export type ClientEvents = RedeemEvents & TokenFlightEvents;
+
 /** Emits one kind of events (the library's own parts get this, not the emitter). */
 export type EventSink<Events extends Record<keyof Events, unknown[]>> = <Name extends keyof Events & string>(
   name: Name,

@@ -13,6 +13,7 @@
  * | `<prefix>lock:{<key>}`, `…:fence` | Redis lock store | a lease and its fencing counter |
  * | `<prefix>claim:{<key>}:lock`, `:attempt`, `:outcome`, `:fence` | Redis lock store | a claim on single-use work |
  * | `<prefix>lock-changes` | Redis lock store | the pub/sub channel that wakes waiters |
+ * | claim `flight:<flight hash>:<partition version>:<round>` | lock store | one round of a token flight (one token request for the fleet); its outcome MACed as `flight-outcome:{<claim key>}` |
  *
  * On Redis, a Keyv namespace puts `<namespace>::` before every token-store key.
  */
@@ -101,4 +102,18 @@ export function redisClaimKeys(prefix: string, key: string): { lock: string; att
 /** The channel on which the Redis lock store announces that a key changed. */
 export function lockChangesChannel(prefix: string): string {
   return `${prefix}lock-changes`;
+}
+
+/**
+ * The lock-store key of one round of a token flight (src/flight): the flight (a hash of the
+ * partition and, for app and on-behalf-of tokens, the request's shape), the version of the
+ * partition the round starts from (`-` when absent), and the round within that version.
+ */
+export function flightClaimKey(flightHash: string, baseVersion: string, round: number): string {
+  return `flight:${flightHash}:${baseVersion || '-'}:${round}`;
+}
+
+/** The name a flight round's outcome is MACed under (its claim key, in a namespace of its own). */
+export function flightOutcomeName(claimKey: string): string {
+  return `flight-outcome:{${claimKey}}`;
 }

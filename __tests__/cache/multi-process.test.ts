@@ -62,10 +62,17 @@ describe('several processes sharing one Redis', () => {
 
   it(`Edge 12: contention never fails a caller: ${PROCESSES} processes x 25 client-credential calls at once, nothing cached, all write the app partition`, async () => {
     const callsEach = 25;
-    const scopes = [`https://contention-${randomUUID()}.example.test/.default`]; // nothing cached for it
+    // A resource of its own per call: nothing cached for any, and no two calls share a token
+    // request (equal calls are sent once for the fleet: see __tests__/flight), so all 100 write.
+    const run = randomUUID();
     const results = await Promise.all(
-      instances.map((instance) =>
-        instance.call('all', { calls: Array.from({ length: callsEach }, () => ({ op: 'clientCredential', args: { scopes } })) }),
+      instances.map((instance, process) =>
+        instance.call('all', {
+          calls: Array.from({ length: callsEach }, (_, call) => ({
+            op: 'clientCredential',
+            args: { scopes: [`https://contention-${run}-${process}-${call}.example.test/.default`] },
+          })),
+        }),
       ),
     );
     const settled = results.flatMap((result) => result.value as { status: string; reason?: { code?: string; message?: string } }[]);

@@ -4,6 +4,7 @@
  * removal. Used by the public methods and by redeem-once (to answer duplicates, and to purge
  * tokens Entra ID refused).
  */
+import { randomUUID } from 'node:crypto';
 import { InteractionRequiredAuthError } from '@azure/msal-node';
 import type { AccountInfo, AuthenticationResult, ConfidentialClientApplication, SilentFlowRequest } from '@azure/msal-node';
 import { msalJsonOf } from '../cache/cache-plugin';
@@ -13,8 +14,10 @@ import type { PartitionKey } from '../cache/partition-key';
 import { LruMap } from '../internal/lru-map';
 import { requireObject } from '../internal/validate';
 import { SingleFlight } from '../internal/single-flight';
+import { sha256Hex } from '../internal/hash';
+import type { TokenFlights } from '../flight/token-flights';
 import type { DistributedSilentFlowRequest } from './client-options';
-import type { PartitionClients } from './partition-clients';
+import type { PartitionClients, PartitionRead } from './partition-clients';
 import { silentJoinKey } from './silent-join-key';
 
 /**
@@ -33,11 +36,13 @@ export class AccountTokens {
 
   /**
    * @param clients - MSAL clients bound to partitions
-   * @param partitionHash - how the cache names a partition (for error messages)
+   * @param partitionHash - how the cache names a partition (error messages, flights)
+   * @param flights - fleet single flight, for refreshes
    */
   constructor(
     private readonly clients: PartitionClients,
     private readonly partitionHash: (partition: PartitionKey) => string,
+    private readonly flights: TokenFlights,
   ) {}
 
   /**
@@ -77,24 +82,52 @@ export class AccountTokens {
     if (account) await this.remove(account);
   }
 
+  /**
+   * One silent call: answered from the partition when it can be; otherwise a refresh, sent once for
+   * the fleet (see TokenFlights): a caller that waited for another's refresh reads the partition
+   * again and takes its tokens, and only the holder sends a refresh token, the newest it read.
+   */
   private async silentOnce(partition: PartitionKey, request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    const plugin = this.clients.operationPlugin(partition);
-    const snapshot = await plugin.load(); // the operation's one read; every load below reuses it
     const { homeAccountId: _homeAccountId, ...msalRequest } = request as MsalSilentRequest & { homeAccountId?: string };
-    if (snapshot && request.forceRefresh !== true) {
-      const hit = await this.cacheHit(partition, snapshot, msalRequest);
+    const skipCache = request.forceRefresh === true;
+    const first = await this.clients.read(partition);
+    if (!skipCache) {
+      const hit = await this.cacheHit(partition, first.snapshot, msalRequest);
       if (hit) return hit;
     }
-    const client = await this.clients.clientWith(plugin, request.authority);
-    const account = msalRequest.account ?? (await this.accountIn(partition, client, snapshot));
-    if (!account) {
-      throw new InteractionRequiredAuthError(
-        'no_account_in_cache',
-        '', // msal-common's second argument is the correlation id; the message is the third
-        `No account with this homeAccountId is in the token cache (partition ${this.partitionHash(partition)}, a hash); sign the user in again`,
-      );
-    }
+    if (!msalRequest.account && !holds(first.snapshot.document, partition.homeAccountId!)) throw this.noAccount(partition);
+    // After a refresh another caller made, its tokens answer even a caller that asked for a refresh.
+    const { forceRefresh: _forceRefresh, ...afterRefresh } = msalRequest;
+    const shape = sha256Hex(silentJoinKey(partition.value, afterRefresh) ?? randomUUID()); // no faithful text: like no other
+    const account = `refresh_token\u0000${this.partitionHash(partition)}`;
+    return this.flights.run(
+      {
+        grant: 'refresh_token',
+        hash: this.flights.strictRotation ? sha256Hex(account) : sha256Hex(`${account}\u0000${shape}`),
+        shape,
+        read: () => this.clients.read(partition),
+        fromCache: (read, afterFlight) =>
+          skipCache && !afterFlight ? Promise.resolve(undefined) : this.cacheHit(partition, read.snapshot, afterRefresh),
+        send: (read) => this.refresh(partition, read, msalRequest),
+      },
+      first,
+    );
+  }
+
+  /** The silent call in a client bound to the partition as `read` found it: MSAL refreshes what needs it, and writes. */
+  private async refresh(partition: PartitionKey, read: PartitionRead, msalRequest: MsalSilentRequest): Promise<AuthenticationResult> {
+    const client = await this.clients.clientWith(read.plugin, msalRequest.authority);
+    const account = msalRequest.account ?? (await this.accountIn(partition, client, read.snapshot));
+    if (!account) throw this.noAccount(partition);
     return client.acquireTokenSilent({ ...msalRequest, account });
+  }
+
+  private noAccount(partition: PartitionKey): InteractionRequiredAuthError {
+    return new InteractionRequiredAuthError(
+      'no_account_in_cache',
+      '', // msal-common's second argument is the correlation id; the message is the third
+      `No account with this homeAccountId is in the token cache (partition ${this.partitionHash(partition)}, a hash); sign the user in again`,
+    );
   }
 
   /**

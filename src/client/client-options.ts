@@ -5,9 +5,10 @@
 import type { AuthorizationCodeRequest, NodeAuthOptions, SilentFlowRequest } from '@azure/msal-node';
 import type { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { InvalidArgumentError } from '../errors';
-import { optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
+import { optionalBoolean, optionalPositiveInteger, requireNonEmptyString, requireObject, requireOneOf } from '../internal/validate';
 import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
 import type { RedeemOnceSettings } from '../redeem/redeem-once';
+import type { FlightSettings } from '../flight/token-flights';
 
 /** Options of {@link DistributedClientApplication}. */
 export interface DistributedClientApplicationOptions {
@@ -15,6 +16,40 @@ export interface DistributedClientApplicationOptions {
   cache?: DistributedTokenCache;
   /** Redeem-once settings. */
   redeem?: RedeemOptions;
+  /** Fleet single flight: one token request for every instance that needs the same token. */
+  singleFlight?: SingleFlightOptions;
+}
+
+/**
+ * Settings of fleet single flight: when the shared cache cannot answer a silent call (a refresh),
+ * a client-credentials or an on-behalf-of call, one caller in the fleet sends the request and the
+ * others wait for it and read its tokens (see docs/token-cache.md, "One token request per fleet").
+ */
+export interface SingleFlightOptions {
+  /**
+   * Lease of the caller sending the request; renewed while it runs. If that instance dies, one
+   * waiter sends the request in its place once the lease expires. @defaultValue 15000
+   */
+  leaseMs?: number;
+  /** How long a caller waits for the requests of others before `ERR_LOCK_TIMEOUT`. @defaultValue 45000 */
+  waitTimeoutMs?: number;
+  /**
+   * What to do when the lock store cannot be reached: `'fail-open'` sends the request without
+   * coordination (emits `flight:uncoordinated`): Entra ID accepts a superseded refresh token, so
+   * availability comes first. With an identity provider that has strict refresh-token rotation
+   * (reuse detection revokes the whole token family), choose `'fail-closed'`: `ERR_STORE_UNAVAILABLE`
+   * is thrown and nothing is sent. @defaultValue `'fail-open'`
+   */
+  lockStoreFailure?: 'fail-open' | 'fail-closed';
+  /**
+   * `true` for identity providers with strict refresh-token rotation (reuse detection in Auth0,
+   * Okta or Keycloak, through MSAL's OIDC protocol mode): every refresh of an account then takes
+   * its turn across the fleet, whatever it asks for, so that no refresh token is presented twice.
+   * `false`: refreshes of different tokens of one account (other scopes, authority or claims) run
+   * side by side, each still once per fleet; Entra ID accepts a superseded refresh token.
+   * @defaultValue false
+   */
+  strictRotation?: boolean;
 }
 
 /** Settings of redeem-once (`acquireTokenByCode`). */
@@ -96,6 +131,22 @@ export function redeemSettingsFrom(options: RedeemOptions | undefined): RedeemOn
     ),
     recordTtlMs: optionalPositiveInteger(redeem.recordTtlMs, 'options.redeem.recordTtlMs', 15 * 60_000),
     lockStoreFailure: requireOneOf(redeem.lockStoreFailure, 'options.redeem.lockStoreFailure', ['fail-closed', 'fail-open'], 'fail-closed'),
+  };
+}
+
+/** The single-flight settings, with their defaults. */
+export function flightSettingsFrom(options: SingleFlightOptions | undefined): FlightSettings {
+  const flight = options === undefined ? {} : requireObject(options, 'options.singleFlight');
+  return {
+    leaseMs: optionalPositiveInteger(flight.leaseMs, 'options.singleFlight.leaseMs', 15_000),
+    waitTimeoutMs: optionalPositiveInteger(flight.waitTimeoutMs, 'options.singleFlight.waitTimeoutMs', 45_000),
+    lockStoreFailure: requireOneOf(
+      flight.lockStoreFailure,
+      'options.singleFlight.lockStoreFailure',
+      ['fail-open', 'fail-closed'],
+      'fail-open',
+    ),
+    strictRotation: optionalBoolean(flight.strictRotation, 'options.singleFlight.strictRotation', false),
   };
 }
 

@@ -23,14 +23,17 @@ import { DistributedTokenCache } from '../cache/distributed-token-cache';
 import { PartitionKey } from '../cache/partition-key';
 import { ClosedError, InvalidArgumentError } from '../errors';
 import { sinkOf } from '../events';
-import type { RedeemEvents } from '../events';
+import type { ClientEvents } from '../events';
+import type { MsalDistributedCacheError } from '../errors';
 import { requireNonEmptyString, requireObject } from '../internal/validate';
 import type { CodeHasher } from '../redeem/code-hasher';
 import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedemptionTokens } from '../redeem/redeem-once';
 import { RedemptionRecords } from '../redeem/redemption-records';
+import { TokenFlights } from '../flight/token-flights';
 import { AccountTokens } from './account-tokens';
-import { codeHasherFrom, redeemSettingsFrom, validateCodeRequest } from './client-options';
+import { AppTokens } from './app-tokens';
+import { codeHasherFrom, flightSettingsFrom, redeemSettingsFrom, validateCodeRequest } from './client-options';
 import type {
   DistributedAuthorizationCodeRequest,
   DistributedClientApplicationOptions,
@@ -43,6 +46,7 @@ export type {
   DistributedClientApplicationOptions,
   DistributedSilentFlowRequest,
   RedeemOptions,
+  SingleFlightOptions,
 } from './client-options';
 
 /**
@@ -52,7 +56,7 @@ export type {
  * every operation in a fresh MSAL client bound to one partition of the {@link DistributedTokenCache}
  * (concurrent users never share an in-memory cache). {@link acquireTokenByCode} redeems each
  * authorization code once across every instance sharing the lock store, and answers duplicates with
- * the first redemption's tokens instead of AADSTS54005. Emits the {@link RedeemEvents}.
+ * the first redemption's tokens instead of AADSTS54005. Emits the {@link RedeemEvents} and the {@link TokenFlightEvents}.
  *
  * @example
  * ```ts
@@ -70,12 +74,13 @@ export type {
  * const later = await msal.acquireTokenSilent({ homeAccountId: result.account!.homeAccountId, scopes: ['User.Read'] });
  * ```
  */
-export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
+export class DistributedClientApplication extends EventEmitter<ClientEvents> {
   /** The token cache this application reads and writes. */
   readonly cache: DistributedTokenCache;
   readonly #cache: CacheInternals;
   readonly #clients: PartitionClients;
   readonly #accounts: AccountTokens;
+  readonly #appTokens: AppTokens;
   readonly #hasher: CodeHasher;
   readonly #redeemOnce: RedeemOnce;
   /** Calls in flight, which close() waits for. */
@@ -104,16 +109,28 @@ export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
     this.#cache = internalsOf(cache); // ERR_INVALID_ARG_TYPE for anything but a DistributedTokenCache, null included
     this.cache = cache;
     this.#clients = new PartitionClients(config, this.#cache);
-    this.#accounts = new AccountTokens(this.#clients, (partition) => this.cache.partitionHash(partition));
     const settings = redeemSettingsFrom(options.redeem);
     this.#hasher = codeHasherFrom(config.auth, options.redeem);
+    // On the cache, where `store:error` is declared and already reported for the token store:
+    // one listener sees every store failure, whichever store it was.
+    const lockStoreError = (error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored'): void =>
+      this.#cache.events('store:error', { operation: 'lock', code: error.code, outcome, error });
+    const events = sinkOf<ClientEvents>(this);
+    const flights = new TokenFlights({
+      lockStore: this.#cache.lockStore,
+      mac: this.#hasher,
+      events,
+      lockStoreError,
+      settings: flightSettingsFrom(options.singleFlight),
+    });
+    const partitionHash = (partition: PartitionKey): string => this.cache.partitionHash(partition);
+    this.#accounts = new AccountTokens(this.#clients, partitionHash, flights);
+    this.#appTokens = new AppTokens(this.#clients, partitionHash, flights);
     this.#redeemOnce = new RedeemOnce({
       lockStore: this.#cache.lockStore,
       records: new RedemptionRecords(this.#hasher, this.#cache.values, settings.recordTtlMs),
-      events: sinkOf(this),
-      // On the cache, where `store:error` is declared and already reported for the token store:
-      // one listener sees every store failure, whichever store it was.
-      lockStoreError: (error, outcome) => this.#cache.events('store:error', { operation: 'lock', code: error.code, outcome, error }),
+      events,
+      lockStoreError,
       settings,
     });
   }
@@ -286,10 +303,7 @@ export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
   async acquireTokenByClientCredential(request: ClientCredentialRequest): Promise<AuthenticationResult | null> {
     this.#assertOpen();
     requireObject(request, 'request');
-    const partition = this.#clients.appPartition(request.authority);
-    return this.#track(
-      this.#clients.clientFor(partition, request.authority).then(({ client }) => client.acquireTokenByClientCredential(request)),
-    );
+    return this.#track(this.#appTokens.clientCredential(request));
   }
 
   /**
@@ -307,14 +321,7 @@ export class DistributedClientApplication extends EventEmitter<RedeemEvents> {
   async acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult | null> {
     this.#assertOpen();
     requireObject(request, 'request');
-    const partition = PartitionKey.forOnBehalfOf(this.#clients.clientId, request.oboAssertion);
-    return this.#track(
-      this.#clients.clientFor(partition, request.authority).then(async ({ client }) => {
-        // MSAL's on-behalf-of flow reads its in-memory cache without asking the plugin first: load it.
-        await client.getTokenCache().getAllAccounts();
-        return client.acquireTokenOnBehalfOf(request);
-      }),
-    );
+    return this.#track(this.#appTokens.onBehalfOf(request));
   }
 
   /**

@@ -7,6 +7,7 @@ import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
 import type { Configuration, ICachePlugin } from '@azure/msal-node';
 import type { CacheInternals } from '../cache/cache-internals';
 import type { PartitionCachePlugin } from '../cache/cache-plugin';
+import type { Snapshot } from '../cache/partition-repository';
 import { PartitionKey } from '../cache/partition-key';
 import { InvalidArgumentError } from '../errors';
 import { LruMap } from '../internal/lru-map';
@@ -21,6 +22,13 @@ const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
  * used dropped first: the active users'. A few hundred bytes each.
  */
 const PARTITION_KEYS_REMEMBERED = 1_000;
+
+/** One read of a partition, with the plugin that made it: a client bound to it starts from that read. */
+export interface PartitionRead {
+  readonly version: string;
+  readonly snapshot: Snapshot;
+  readonly plugin: PartitionCachePlugin;
+}
 
 export class PartitionClients {
   private readonly authorityMetadata: AuthorityMetadataCache;
@@ -69,6 +77,13 @@ export class PartitionClients {
   /** The cache plugin of one operation on `partition` (it reads the partition once). */
   operationPlugin(partition: PartitionKey | undefined): PartitionCachePlugin {
     return this.cache.operationPlugin(partition, this.clientId);
+  }
+
+  /** Reads `partition` now, through a new operation's plugin. */
+  async read(partition: PartitionKey): Promise<PartitionRead> {
+    const plugin = this.operationPlugin(partition);
+    const snapshot = (await plugin.load())!; // a known partition always loads
+    return { version: snapshot.version, snapshot, plugin };
   }
 
   /** A fresh MSAL client bound to an operation's plugin, with discovery already done. */

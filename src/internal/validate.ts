@@ -39,6 +39,13 @@ export function requireOneOf<T extends string>(value: unknown, name: string, all
   return value as T;
 }
 
+export function optionalBoolean(value: unknown, name: string, defaultValue: boolean): boolean {
+  if (value === undefined) return defaultValue;
+  if (typeof value !== 'boolean')
+    throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be a boolean, got ${typeName(value)}`);
+  return value;
+}
+
 export function requireObject(value: unknown, name: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', `"${name}" must be an object, got ${typeName(value)}`);

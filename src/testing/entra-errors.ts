@@ -42,6 +42,17 @@ export const AADSTS = {
     status: 400,
     text: 'The provided value for the refresh token is not valid. The token was revoked or is unknown.',
   },
+  /**
+   * A refresh token that was already exchanged, presented again while strict rotation is on (the
+   * reuse detection of Auth0, Okta or Keycloak; Entra ID itself accepts a superseded refresh token):
+   * the whole token family is revoked.
+   */
+  refreshTokenReused: {
+    codes: [70043],
+    error: 'invalid_grant',
+    status: 400,
+    text: 'The refresh token has already been used (refresh token rotation); the token family is revoked. Sign the user in again.',
+  },
   /** redirect_uri differs from the one used at /authorize. */
   redirectUriMismatch: {
     codes: [50011],

@@ -64,6 +64,8 @@ export class FakeEntraId extends EventEmitter<{
   legacyCodeReusedShape: boolean;
   /** Revoke every token issued from a code when the code is presented again (RFC 6749 §4.1.2). */
   revokeTokensOnCodeReuse: boolean;
+  /** A refresh token is good for one exchange; reuse answers AADSTS70043 and revokes its family (see the option). */
+  strictRefreshTokenRotation: boolean;
   /** Delay before the token endpoint answers, in ms; change it at any time. */
   tokenLatencyMs: number;
   /** Every token-endpoint request, in arrival order (also emitted as `'token-request'`). */
@@ -83,6 +85,7 @@ export class FakeEntraId extends EventEmitter<{
     this.caCertPem = caCertPem;
     this.legacyCodeReusedShape = options.legacyCodeReusedShape ?? false;
     this.revokeTokensOnCodeReuse = options.revokeTokensOnCodeReuse ?? false;
+    this.strictRefreshTokenRotation = options.strictRefreshTokenRotation ?? false;
     this.tokenLatencyMs = options.tokenLatencyMs ?? 0;
     this.#grants = new Grants(this, options, this.#controls);
   }

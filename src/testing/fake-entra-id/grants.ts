@@ -19,7 +19,7 @@ export interface GrantResult {
 }
 
 /** The public fields of the fake that the grants read (the switches can change at any time). */
-type Owner = Pick<FakeEntraId, 'origin' | 'tenantId' | 'legacyCodeReusedShape' | 'revokeTokensOnCodeReuse'>;
+type Owner = Pick<FakeEntraId, 'origin' | 'tenantId' | 'legacyCodeReusedShape' | 'revokeTokensOnCodeReuse' | 'strictRefreshTokenRotation'>;
 
 type CodeRequest = Parameters<FakeEntraId['mintCode']>[0];
 
@@ -41,8 +41,11 @@ interface RefreshGrant {
   clientId: string;
   user: FakeUser;
   scopes: string[];
-  family?: Set<string>;
+  /** Every token issued from the same sign-in: revoked together on code or refresh-token reuse. */
+  family: Set<string>;
   revoked: boolean;
+  /** Exchanged once already (strict rotation refuses it from then on). */
+  used: boolean;
 }
 
 type Fail = (name: AadstsErrorName, extra?: { errorCodes?: number[]; detail?: string }) => GrantResult;
@@ -128,6 +131,11 @@ export class Grants {
         const refreshToken = params.get('refresh_token') ?? '';
         const grant = this.#refreshTokens.get(refreshToken);
         if (!grant || grant.revoked || grant.clientId !== client.clientId) return fail('invalidRefreshToken');
+        if (grant.used && this.#owner.strictRefreshTokenRotation) {
+          this.#revokeFamily(grant.family);
+          return fail('refreshTokenReused');
+        }
+        grant.used = true;
         return {
           status: 200,
           body: this.#issueUserTokens(client.clientId, grant.user, scopes.length ? scopes : grant.scopes, grant.family),
@@ -180,18 +188,18 @@ export class Grants {
     }
   }
 
-  /** Issues user tokens and remembers the refresh token (in `family`, with the access token's hash, when given). */
+  /** Issues user tokens and remembers the refresh token, in `family` with the access token's hash (a new family when none is given). */
   #issueUserTokens(
     clientId: string,
     user: FakeUser,
     scopes: string[],
-    family: Set<string> | undefined,
+    family: Set<string> = new Set(),
     nonce?: string,
   ): Record<string, unknown> {
     const { body, accessToken, refreshToken } = userTokenResponse(this.#issuer, clientId, user, scopes, nonce);
-    this.#refreshTokens.set(refreshToken, { clientId, user, scopes, revoked: false, ...(family && { family }) });
-    family?.add(refreshToken);
-    family?.add(sha256(accessToken));
+    this.#refreshTokens.set(refreshToken, { clientId, user, scopes, revoked: false, used: false, family });
+    family.add(refreshToken);
+    family.add(sha256(accessToken));
     return body;
   }
 }

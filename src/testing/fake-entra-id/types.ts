@@ -55,6 +55,13 @@ export interface FakeEntraIdOptions {
    * as panva's oidc-provider does). @defaultValue false
    */
   revokeTokensOnCodeReuse?: boolean;
+  /**
+   * Strict refresh-token rotation, as the reuse detection of Auth0, Okta or Keycloak: a refresh
+   * token is good for one exchange; presenting it again answers `invalid_grant` (AADSTS70043) and
+   * revokes every token of its family. Entra ID itself keeps a superseded refresh token valid.
+   * @defaultValue false
+   */
+  strictRefreshTokenRotation?: boolean;
   /** Delay before the token endpoint answers. @defaultValue 0 */
   tokenLatencyMs?: number;
   /** The CA that signs the server certificate; a new one is made when absent. */
