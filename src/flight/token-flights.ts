@@ -91,6 +91,8 @@ export class TokenFlights {
     let read = first;
     let round = 0;
     let waited = false;
+    /** The round this caller last found busy: only its failure is this caller's to raise. */
+    let waitedOn: string | undefined;
     let takingOver = false;
     for (let poll = 0; ; poll++) {
       const key = flightClaimKey(flight.hash, read.version, round);
@@ -113,6 +115,7 @@ export class TokenFlights {
       if (outcome === undefined) {
         // busy: someone holds this round
         waited = true;
+        waitedOn = key;
         const remaining = started + settings.waitTimeoutMs - Date.now();
         if (remaining <= 0) {
           throw new LockTimeoutError(
@@ -122,7 +125,7 @@ export class TokenFlights {
         await lockStore.waitForChange(key, Math.min(remaining, 10 * 2 ** Math.min(poll, 5), MAX_POLL_MS));
         continue;
       }
-      if (outcome.state === 'failed' && waited) {
+      if (outcome.state === 'failed' && waitedOn === key) {
         this.emit('flight:waited', flight, { outcome: 'failed', waitedMs: Date.now() - started });
         throw raisedAgain(outcome.error, flight.hash);
       }
