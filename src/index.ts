@@ -28,12 +28,16 @@ export type {
   CacheHitEvent,
   CacheInvalidateEvent,
   CacheWriteEvent,
+  ClientEvents,
+  FlightEvent,
+  FlightGrant,
   PartitionEvent,
   RedeemEvent,
   RedeemEvents,
   RefusalReason,
   StoreErrorEvent,
   TokenCacheEvents,
+  TokenFlightEvents,
 } from './events';
 export { DistributedTokenCache } from './cache/distributed-token-cache';
 export type { DistributedTokenCacheOptions, L1Options, PartitionTtls, PluginOptions } from './cache/distributed-token-cache';
@@ -52,6 +56,7 @@ export type {
   DistributedClientApplicationOptions,
   DistributedSilentFlowRequest,
   RedeemOptions,
+  SingleFlightOptions,
 } from './client/distributed-client-application';
 export { RedisLockStore } from './lock/redis/redis-lock-store';
 export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis/redis-lock-store';

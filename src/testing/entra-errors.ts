@@ -42,11 +42,7 @@ export const AADSTS = {
     status: 400,
     text: 'The provided value for the refresh token is not valid. The token was revoked or is unknown.',
   },
-  /**
-   * A refresh token that was already exchanged, presented again while strict rotation is on (the
-   * reuse detection of Auth0, Okta or Keycloak; Entra ID itself accepts a superseded refresh token):
-   * the whole token family is revoked.
-   */
+  /** A refresh token already exchanged, presented again under strict rotation (reuse detection as in Auth0, Okta or Keycloak; Entra ID itself accepts it): its family is revoked. */
   refreshTokenReused: {
     codes: [70043],
     error: 'invalid_grant',
