@@ -2,10 +2,13 @@
 // scratch copy of the tree, runs the test files that must catch it, and prints which were killed.
 // Exit code 1 when any mutation survives (a guarantee that no test would notice breaking) or when
 // a mutation's original text is no longer in its file exactly once (the list must not rot silently).
-import { spawnSync } from 'node:child_process';
+// One redis-server serves every jest run (REDIS_URL, so jest's global setup starts none): jest
+// --bail exits without its global teardown, which would leave one server behind per killed mutation.
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { RedisServer } from '../src/testing';
 import { mutations, notBuilt } from './mutants/list';
 import type { Mutation } from './mutants/list';
 
@@ -43,12 +46,33 @@ function scratchCopy(): string {
 
 type Result = 'killed' | 'SURVIVED' | 'BROKEN';
 
+/** Runs a command to its end: its exit status or signal and everything it printed. */
+async function spawnToEnd(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; output: string }> {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status, signal) => resolve({ status, signal, output: `${stdout}${stderr}` }));
+  });
+}
+
 /**
  * Applies the mutation, runs its tests, restores the file. Killed: a test failed (`by` names the
  * first). Broken: a suite did not even run (the replacement does not compile, say), which proves
  * nothing about the tests. Survived: every selected test passed, or none was selected.
  */
-function run(scratch: string, mutation: Mutation): { result: Result; by: string; seconds: number; output: string } {
+async function run(
+  scratch: string,
+  redisUrl: string,
+  mutation: Mutation,
+): Promise<{ result: Result; by: string; seconds: number; output: string }> {
   const path = join(scratch, mutation.file);
   const original = readFileSync(path, 'utf8');
   writeFileSync(
@@ -60,10 +84,10 @@ function run(scratch: string, mutation: Mutation): { result: Result; by: string;
     const args = ['jest', '--bail', '--ci', '--silent', ...mutation.tests];
     if (mutation.testNamePattern) args.push('-t', mutation.testNamePattern);
     if (mutation.testTimeoutMs) args.push(`--testTimeout=${mutation.testTimeoutMs}`);
-    const jest = spawnSync('npx', args, { cwd: scratch, env: { ...process.env, CI: 'true' }, encoding: 'utf8' });
+    const jest = await spawnToEnd('npx', args, { cwd: scratch, env: { ...process.env, CI: 'true', REDIS_URL: redisUrl } });
     // Ctrl-C reaches jest too (same process group): stop here; main() removes the scratch copy.
     if (jest.signal === 'SIGINT') throw new Error('interrupted (Ctrl-C)');
-    const output = `${jest.stdout}${jest.stderr}`;
+    const { output } = jest;
     const seconds = (Date.now() - started) / 1000;
     if (output.includes('Test suite failed to run')) return { result: 'BROKEN', by: '', seconds, output };
     const failed = /Tests:\s+\d+ failed/.test(output) && jest.status !== 0;
@@ -84,19 +108,15 @@ function firstFailure(output: string): string {
   return lines.slice(start, start + 16).join('\n');
 }
 
-function main(): void {
-  const selected = select(process.argv.slice(2));
-  checkOriginals(selected);
+/** Runs each mutation in turn in a scratch copy of the tree; the rows of the closing table. */
+async function runAll(selected: Mutation[], redisUrl: string, interrupted: () => boolean): Promise<{ rows: string[][]; failures: number }> {
   const scratch = scratchCopy();
-  // Ctrl-C: without a handler Node would exit at once and leave the scratch copy behind; with one,
-  // the jest run in progress ends by the signal and run() stops the loop.
-  process.on('SIGINT', () => undefined);
-  const started = Date.now();
   const rows: string[][] = [];
   let failures = 0;
   try {
     for (const mutation of selected) {
-      const { result, by, seconds, output } = run(scratch, mutation);
+      if (interrupted()) throw new Error('interrupted (Ctrl-C)');
+      const { result, by, seconds, output } = await run(scratch, redisUrl, mutation);
       if (result !== 'killed') {
         failures++;
         console.log(`${result} ${mutation.id}: ${mutation.description}\n${output.slice(-3000)}`);
@@ -109,6 +129,29 @@ function main(): void {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+  return { rows, failures };
+}
+
+async function main(): Promise<void> {
+  const selected = select(process.argv.slice(2));
+  checkOriginals(selected);
+  // Ctrl-C: without a handler Node would exit at once and leave the scratch copy and the
+  // redis-server behind; with one, the jest run in progress ends by the signal and run() stops the
+  // loop (a SIGINT sent to this process alone stops it before the next mutation).
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    interrupted = true;
+  });
+  const started = Date.now();
+  // REDIS_URL already set: every run uses that server, as jest would, and none is started here.
+  const redis = process.env.REDIS_URL ? undefined : await RedisServer.start();
+  let outcome: { rows: string[][]; failures: number };
+  try {
+    outcome = await runAll(selected, process.env.REDIS_URL ?? redis!.url, () => interrupted);
+  } finally {
+    await redis?.stop();
+  }
+  const { rows, failures } = outcome;
   const header = ['id', 'guarantee', 'result', 'seconds', 'killed by (first failing test)'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
@@ -119,9 +162,7 @@ function main(): void {
   process.exitCode = failures > 0 ? 1 : 0;
 }
 
-try {
-  main();
-} catch (error) {
+main().catch((error: unknown) => {
   console.error(`mutants: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
-}
+});

@@ -5,6 +5,8 @@ import Keyv from 'keyv';
 import KeyvRedis, { createCluster } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
 import type { FakeEntraId } from '../../src/testing';
+// The module, not the testing barrel: the process fixture loads this file too.
+import { RedisCluster } from '../../src/testing/redis-cluster';
 
 /** A new cluster client; errors surface from the commands, not as unhandled 'error' events. */
 export function newClusterClient(rootNodes: { url: string }[]) {
@@ -20,6 +22,34 @@ export async function connectedClusterClient(rootNodes: { url: string }[]): Prom
   const client = newClusterClient(rootNodes);
   await client.connect();
   return client;
+}
+
+/**
+ * A Redis Cluster for a describe block and a connected client of it for the tests' own reads and
+ * writes: registers a beforeAll that starts both and an afterAll that destroys the client and stops
+ * the cluster. Call it in the describe body.
+ */
+export function useRedisCluster(): {
+  /** The describe block's cluster. */
+  cluster: () => RedisCluster;
+  /** A cluster client that knows the slots, owned by the tests (not by any app instance). */
+  raw: () => ClusterClient;
+} {
+  let cluster: RedisCluster | undefined;
+  let raw: ClusterClient | undefined;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+    raw = await connectedClusterClient(cluster.rootNodes);
+  }, 60_000);
+  afterAll(async () => {
+    raw?.destroy();
+    await cluster?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useRedisCluster: the cluster starts in beforeAll; use it inside a hook or test');
+    return value;
+  };
+  return { cluster: () => started(cluster), raw: () => started(raw) };
 }
 
 /** Root nodes from a comma-separated list of URLs or `host:port` (REDIS_CLUSTER_NODES). */

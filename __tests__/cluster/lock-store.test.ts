@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { LockTimeoutError, RedisLockStore } from '../../src';
 import type { ClaimOptions } from '../../src';
-import { lockStoreContract, RedisCluster } from '../../src/testing';
+import { lockStoreContract } from '../../src/testing';
 import { claimUntilNotBusy, expectClaimed } from '../../src/testing/lock-store-contract';
-import { connectedClusterClient, newClusterClient } from './cluster-clients';
+import { connectedClusterClient, newClusterClient, useRedisCluster } from './cluster-clients';
 import type { ClusterClient } from './cluster-clients';
 
 const TTL = 60_000;
@@ -15,21 +15,12 @@ const claimOptions: ClaimOptions = { leaseMs: 10_000, recordTtlMs: TTL };
 const lockOptions = { leaseMs: 10_000, waitTimeoutMs: 10_000 };
 
 describe('RedisLockStore on a Redis Cluster', () => {
-  let cluster: RedisCluster;
-  let raw: ClusterClient;
+  const { cluster, raw } = useRedisCluster();
   let clients: ClusterClient[];
   let stores: RedisLockStore[];
   let keyPrefix: string;
   let key: string;
 
-  beforeAll(async () => {
-    cluster = await RedisCluster.start();
-    raw = await connectedClusterClient(cluster.rootNodes);
-  }, 60_000);
-  afterAll(async () => {
-    raw?.destroy();
-    await cluster?.stop();
-  });
   beforeEach(() => {
     keyPrefix = `cluster-lock-${randomUUID()}:`;
     key = `key-${randomUUID()}`;
@@ -43,7 +34,7 @@ describe('RedisLockStore on a Redis Cluster', () => {
 
   /** A store over its own, connected cluster client (one app instance). */
   async function newStore(): Promise<RedisLockStore> {
-    const client = await connectedClusterClient(cluster.rootNodes);
+    const client = await connectedClusterClient(cluster().rootNodes);
     clients.push(client);
     const store = new RedisLockStore({ client, keyPrefix });
     stores.push(store);
@@ -57,14 +48,14 @@ describe('RedisLockStore on a Redis Cluster', () => {
 
   /** The port of the master serving the slot of `tag` (all keys of one lock key carry it as their hash tag). */
   async function masterPortOf(tag: string): Promise<number> {
-    const slot = await raw.clusterKeySlot(tag);
-    return raw.slots[slot]!.master.port;
+    const slot = await raw().clusterKeySlot(tag);
+    return raw().slots[slot]!.master.port;
   }
 
   /** One key per master, so that work on them publishes from every node. */
   async function keyOnEachMaster(): Promise<string[]> {
     const byPort = new Map<number, string>();
-    while (byPort.size < raw.masters.length) {
+    while (byPort.size < raw().masters.length) {
       const candidate = `key-${randomUUID()}`;
       const port = await masterPortOf(candidate);
       if (!byPort.has(port)) byPort.set(port, candidate);
@@ -134,7 +125,7 @@ describe('RedisLockStore on a Redis Cluster', () => {
   }, 20_000);
 
   it('works on a cluster client whose connect() another owner has started but not finished (no slots known yet)', async () => {
-    const client = newClusterClient(cluster.rootNodes);
+    const client = newClusterClient(cluster().rootNodes);
     clients.push(client);
     const connecting = client.connect(); // as KeyvRedis does on its first command
     const store = new RedisLockStore({ client, keyPrefix });
@@ -146,7 +137,7 @@ describe('RedisLockStore on a Redis Cluster', () => {
   });
 
   it('close() closes the store’s own subscriber but leaves the given cluster client open', async () => {
-    const client = await connectedClusterClient(cluster.rootNodes);
+    const client = await connectedClusterClient(cluster().rootNodes);
     clients.push(client);
     const store = new RedisLockStore({ client, keyPrefix });
     await store.waitForChange(`warm-up-${randomUUID()}`, 30_000); // the subscriber is connected

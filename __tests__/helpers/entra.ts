@@ -37,3 +37,36 @@ export async function newPkceSignIn(
     verifier: pkce.verifier,
   };
 }
+
+/** Something a test made that must be closed or stopped after it. */
+export type Cleanup = () => Promise<unknown> | void;
+
+/**
+ * The scaffold of a describe block whose tests each get their own fake Entra ID: registers a
+ * beforeEach that starts one and an afterEach that runs the test's cleanups, last pushed first and
+ * one at a time, then closes it. Call it in the describe body.
+ */
+export function useFakeEntraId(options: FakeEntraIdOptions = {}): {
+  /** The current test's fake Entra ID. */
+  entra: () => FakeEntraId;
+  /** The current test's cleanups: what is pushed runs after the test, before the fake closes. */
+  cleanups: { push: (...cleanups: Cleanup[]) => void };
+} {
+  let entra: FakeEntraId | undefined;
+  let cleanups: Cleanup[] = [];
+  beforeEach(async () => {
+    entra = await startFakeEntraId(options);
+    cleanups = [];
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    await entra?.close();
+  });
+  return {
+    entra: () => {
+      if (!entra) throw new Error('useFakeEntraId: the fake Entra ID starts in beforeEach; call entra() inside a test');
+      return entra;
+    },
+    cleanups: { push: (...added) => void cleanups.push(...added) },
+  };
+}

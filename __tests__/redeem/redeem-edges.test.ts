@@ -20,7 +20,7 @@ import {
 import type { LockStore, RedeemOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
 import type { FakeEntraId, TokenRequestRecord } from '../../src/testing';
-import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { newPkceSignIn, useFakeEntraId } from '../helpers/entra';
 import { redisUrl } from '../helpers/stores';
 
 const redirectUri = 'https://app.example.test/auth/callback';
@@ -51,20 +51,11 @@ async function closedPort(): Promise<number> {
 }
 
 describe('redeem-once at the edges', () => {
-  let entra: FakeEntraId;
-  /** Cleanups of the current test, run in reverse order. */
-  let cleanups: (() => Promise<unknown> | void)[];
-  beforeEach(async () => {
-    entra = await startFakeEntraId();
-    cleanups = [];
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    await entra.close();
-  });
+  /** A fake Entra ID per test; cleanups run after the test, in reverse order. */
+  const { entra, cleanups } = useFakeEntraId();
 
   /** An app instance in this process: tokens in the shared Redis under `keyPrefix`, locks in `lockStore`. */
-  function instance(lockStore: LockStore, keyPrefix: string, redeem: RedeemOptions = {}, config = entra.msalConfig()) {
+  function instance(lockStore: LockStore, keyPrefix: string, redeem: RedeemOptions = {}, config = entra().msalConfig()) {
     const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(redisUrl()) }), lockStore, keyPrefix });
     cleanups.push(() => cache.close()); // also closes the lock store
     const app = new DistributedClientApplication(config, { cache, redeem });
@@ -87,12 +78,12 @@ describe('redeem-once at the edges', () => {
     const lockStoreOf = () => new RedisLockStore({ url: server.url, keyPrefix, commandTimeoutMs: 300 });
     const a = instance(lockStoreOf(), keyPrefix, { lockStoreFailure: 'fail-open' });
     const b = instance(lockStoreOf(), keyPrefix, { lockStoreFailure: 'fail-open' });
-    const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+    const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
     const request = { code, redirectUri, scopes, codeVerifier: verifier };
 
-    const release = entra.holdTokenResponses(); // the winner's token request waits at the fake
+    const release = entra().holdTokenResponses(); // the winner's token request waits at the fake
     cleanups.push(release);
-    const winnerReachedEntra = tokenRequestFor(entra, code);
+    const winnerReachedEntra = tokenRequestFor(entra(), code);
     const first = a.app.acquireTokenByCode(request);
     await winnerReachedEntra;
     const duplicateWaits = once(b.app, 'redeem:waited');
@@ -101,18 +92,18 @@ describe('redeem-once at the edges', () => {
     server.pause();
 
     // Without the fix B fails open and sends the code again: that second request is the answer here.
-    const sentAgain = tokenRequestFor(entra, code, 2).then(() => 'the duplicate sent the code a second time');
+    const sentAgain = tokenRequestFor(entra(), code, 2).then(() => 'the duplicate sent the code a second time');
     const outcome = await Promise.race([duplicate, sentAgain]);
     expect(outcome).toBeInstanceOf(StoreUnavailableError);
     expect(outcome).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', message: expect.stringContaining('retry the request') });
     expect((outcome as Error).message).not.toContain(code);
-    expect(entra.tokenCallCount({ code })).toBe(1);
+    expect(entra().tokenCallCount({ code })).toBe(1);
     expect(b.lockErrors).toContainEqual(expect.objectContaining({ operation: 'lock', code: 'ERR_STORE_UNAVAILABLE', outcome: 'thrown' }));
 
     server.resume();
     release();
-    expect((await first).account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
-    expect(entra.tokenCallCount({ code })).toBe(1);
+    expect((await first).account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
+    expect(entra().tokenCallCount({ code })).toBe(1);
   });
 
   describe('Edge 6: after AADSTS54005, only a refusal by the server removes tokens', () => {
@@ -121,17 +112,17 @@ describe('redeem-once at the edges', () => {
       const keyPrefix = `edges-${randomUUID()}:`;
       const a = instance(new MemoryLockStore(), keyPrefix);
       const b = instance(new MemoryLockStore(), keyPrefix);
-      const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+      const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
       const request = { code, redirectUri, scopes, codeVerifier: verifier };
       await a.app.acquireTokenByCode(request);
-      return { a, b, request, homeAccountId: entra.homeAccountIdOf(user) };
+      return { a, b, request, homeAccountId: entra().homeAccountIdOf(user) };
     }
 
     it('a 503 on the refresh leaves the partition intact and gives a retryable ERR_TOKEN_ENDPOINT_UNAVAILABLE; the retry is answered', async () => {
       const { a, b, request, homeAccountId } = await redeemedTwice();
       const refused: string[] = [];
       b.app.on('redeem:refused', ({ reason }) => refused.push(reason));
-      entra.injectFailure('http503', { grantType: 'refresh_token' });
+      entra().injectFailure('http503', { grantType: 'refresh_token' });
 
       const error = await b.app.acquireTokenByCode(request).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(TokenEndpointUnavailableError);
@@ -144,11 +135,11 @@ describe('redeem-once at the edges', () => {
       const retried = await b.app.acquireTokenByCode(request);
       expect(retried.account?.homeAccountId).toBe(homeAccountId);
       expect((await answered)[0]).toMatchObject({ homeAccountId, afterServerRejection: true });
-      expect(entra.tokenCallCount({ code: request.code })).toBe(2); // A's redemption, B's AADSTS54005: never a third
+      expect(entra().tokenCallCount({ code: request.code })).toBe(2); // A's redemption, B's AADSTS54005: never a third
     });
 
     it('a refused refresh (invalid_grant: the server revoked the first tokens) still purges the account', async () => {
-      entra.revokeTokensOnCodeReuse = true;
+      entra().revokeTokensOnCodeReuse = true;
       const { a, b, request, homeAccountId } = await redeemedTwice();
       await expect(b.app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
       expect(await a.app.getAccountByHomeId(homeAccountId)).toBeNull();
@@ -161,54 +152,54 @@ describe('redeem-once at the edges', () => {
       ['RedisLockStore', (): LockStore => new RedisLockStore({ url: redisUrl(), keyPrefix: `edges-${randomUUID()}:` })],
     ])("MSAL's state check fails (%s): nothing is sent, and the retry with the right state redeems the code", async (_store, lockStore) => {
       const { app } = instance(lockStore(), `edges-${randomUUID()}:`);
-      const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+      const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
       const request = { code, redirectUri, scopes, codeVerifier: verifier, state: 'state-of-this-sign-in' };
 
       const error = await app.acquireTokenByCode(request, { code, state: 'forged-state' }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ClientAuthError);
       expect(error).toMatchObject({ errorCode: 'state_mismatch' });
-      expect(entra.tokenCallCount({ code })).toBe(0);
+      expect(entra().tokenCallCount({ code })).toBe(0);
 
       const result = await app.acquireTokenByCode(request, { code, state: 'state-of-this-sign-in' });
-      expect(result.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
-      expect(entra.tokenCallCount({ code })).toBe(1);
+      expect(result.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
+      expect(entra().tokenCallCount({ code })).toBe(1);
     });
 
     it('discovery fails (connection refused) before the token request: the retry redeems the code', async () => {
       const deadHost = `127.0.0.1:${await closedPort()}`;
-      const config = entra.msalConfig();
+      const config = entra().msalConfig();
       const { app } = instance(
         new MemoryLockStore(),
         `edges-${randomUUID()}:`,
         {},
         {
           ...config,
-          auth: { ...config.auth, knownAuthorities: [entra.host, deadHost] },
+          auth: { ...config.auth, knownAuthorities: [entra().host, deadHost] },
         },
       );
-      const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+      const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
       const request = { code, redirectUri, scopes, codeVerifier: verifier };
 
       // MSAL cannot fetch the dead authority's OpenID configuration: it never gets to the token request.
-      await expect(app.acquireTokenByCode({ ...request, authority: `https://${deadHost}/${entra.tenantId}` })).rejects.toMatchObject({
+      await expect(app.acquireTokenByCode({ ...request, authority: `https://${deadHost}/${entra().tenantId}` })).rejects.toMatchObject({
         name: 'ClientAuthError',
         errorCode: 'endpoints_resolution_error',
       });
-      expect(entra.tokenCallCount({ code })).toBe(0);
+      expect(entra().tokenCallCount({ code })).toBe(0);
 
       const result = await app.acquireTokenByCode(request);
-      expect(result.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
-      expect(entra.tokenCallCount({ code })).toBe(1);
+      expect(result.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
+      expect(entra().tokenCallCount({ code })).toBe(1);
     });
 
     it('a network failure after the token request was sent is still recorded: the retry is refused and nothing is sent again', async () => {
       const { app } = instance(new RedisLockStore({ url: redisUrl(), keyPrefix: `edges-${randomUUID()}:` }), `edges-${randomUUID()}:`);
-      const { code, verifier } = await newPkceSignIn(entra, redirectUri);
+      const { code, verifier } = await newPkceSignIn(entra(), redirectUri);
       const request = { code, redirectUri, scopes, codeVerifier: verifier };
-      entra.injectFailure('drop', { grantType: 'authorization_code' });
+      entra().injectFailure('drop', { grantType: 'authorization_code' });
       await expect(app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
       await expect(app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
-      expect(entra.tokenCallCount({ code })).toBe(1);
+      expect(entra().tokenCallCount({ code })).toBe(1);
     });
   });
 
@@ -217,11 +208,11 @@ describe('redeem-once at the edges', () => {
     const lockStoreOf = () => new RedisLockStore({ url: redisUrl(), keyPrefix });
     const a = instance(lockStoreOf(), keyPrefix, { tokenRequestTimeoutMs: 200 });
     const b = instance(lockStoreOf(), keyPrefix);
-    const { code, verifier } = await newPkceSignIn(entra, redirectUri);
+    const { code, verifier } = await newPkceSignIn(entra(), redirectUri);
     const request = { code, redirectUri, scopes, codeVerifier: verifier };
-    entra.injectFailure('hang', { grantType: 'authorization_code' });
+    entra().injectFailure('hang', { grantType: 'authorization_code' });
 
-    const reachedEntra = tokenRequestFor(entra, code);
+    const reachedEntra = tokenRequestFor(entra(), code);
     const first = a.app.acquireTokenByCode(request).catch((error: unknown) => error);
     await reachedEntra;
     const closed = a.app.close(); // waits for the redemption in flight: only its deadline ends it
@@ -230,15 +221,15 @@ describe('redeem-once at the edges', () => {
     expect(a.app.redemptionsInFlight).toBe(0);
     // Recorded as unknown: a duplicate on another instance is answered at once, and nothing is sent again.
     await expect(b.app.acquireTokenByCode(request)).rejects.toMatchObject({ code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' });
-    expect(entra.tokenCallCount({ code })).toBe(1);
-    expect(entra.tokenRequests.find((record) => record.codeHash === sha256(code))?.outcome).toBe('unanswered');
+    expect(entra().tokenCallCount({ code })).toBe(1);
+    expect(entra().tokenRequests.find((record) => record.codeHash === sha256(code))?.outcome).toBe('unanswered');
   });
 
   it.each([0, -1, 1.5, '200'])('Edge 8: refuses redeem.tokenRequestTimeoutMs %p with ERR_INVALID_ARG_* naming the option', (value) => {
     const cache = new DistributedTokenCache();
     cleanups.push(() => cache.close());
     expect(
-      () => new DistributedClientApplication(entra.msalConfig(), { cache, redeem: { tokenRequestTimeoutMs: value as number } }),
+      () => new DistributedClientApplication(entra().msalConfig(), { cache, redeem: { tokenRequestTimeoutMs: value as number } }),
     ).toThrow(
       expect.objectContaining({
         code: expect.stringMatching(/^ERR_INVALID_ARG_/),
@@ -251,17 +242,17 @@ describe('redeem-once at the edges', () => {
     const server = await lockRedis();
     const keyPrefix = `edges-${randomUUID()}:`;
     const a = instance(new RedisLockStore({ url: server.url, keyPrefix, commandTimeoutMs: 300 }), keyPrefix);
-    const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+    const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
 
-    const release = entra.holdTokenResponses();
+    const release = entra().holdTokenResponses();
     cleanups.push(release);
-    const reachedEntra = tokenRequestFor(entra, code);
+    const reachedEntra = tokenRequestFor(entra(), code);
     const first = a.app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: verifier });
     await reachedEntra;
     server.pause(); // the claim was taken; recording its outcome will find the lock store frozen
     release();
 
-    expect((await first).account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
+    expect((await first).account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
     expect(a.lockErrors).toEqual([
       expect.objectContaining({
         operation: 'lock',
@@ -272,6 +263,6 @@ describe('redeem-once at the edges', () => {
     ]);
     expect(a.lockErrors[0]).not.toHaveProperty('partitionHash');
     expect(JSON.stringify(a.lockErrors)).not.toContain(code);
-    expect(entra.tokenCallCount({ code })).toBe(1);
+    expect(entra().tokenCallCount({ code })).toBe(1);
   });
 });

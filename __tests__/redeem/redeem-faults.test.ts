@@ -10,7 +10,7 @@ import KeyvRedis, { createClient } from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
 import type { DistributedAuthorizationCodeRequest, RedeemEvents, TokenCacheEvents } from '../../src';
 import { AppInstanceProcess } from '../helpers/app-instance-process';
-import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { newPkceSignIn, useFakeEntraId } from '../helpers/entra';
 import { redisUrl } from '../helpers/stores';
 import type { FakeEntraId, TokenRequestRecord } from '../../src/testing';
 
@@ -105,42 +105,32 @@ function messagesOf(error: unknown): string[] {
 const newSignIn = (entra: FakeEntraId) => newPkceSignIn(entra, redirectUri, 'Faults User');
 
 describe('redeem-once under faults', () => {
-  let entra: FakeEntraId;
-  /** Cleanups of the current test, run in reverse order. */
-  let cleanups: (() => Promise<unknown> | void)[];
-
-  beforeEach(async () => {
-    entra = await startFakeEntraId();
-    cleanups = [];
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    await entra.close();
-  });
+  /** A fake Entra ID per test; cleanups run after the test, in reverse order. */
+  const { entra, cleanups } = useFakeEntraId();
 
   /** An app instance in this process, with its own Redis connections, under `keyPrefix`. */
   function inProcessInstance(keyPrefix: string, redeem: { leaseMs?: number } = {}): DistributedClientApplication {
     const lockStore = new RedisLockStore({ url: redisUrl(), keyPrefix });
     const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(redisUrl()) }), lockStore, keyPrefix });
     cleanups.push(() => cache.close()); // also closes the lock store
-    return new DistributedClientApplication(entra.msalConfig(), { cache, redeem });
+    return new DistributedClientApplication(entra().msalConfig(), { cache, redeem });
   }
 
   it('when the lock holder is SIGKILLed mid-redemption, a waiting duplicate gets ERR_REDEMPTION_OUTCOME_UNKNOWN and the code is never sent again', async () => {
     const keyPrefix = `faults-${randomUUID()}:`;
     const [a, b] = await Promise.all([
-      AppInstanceProcess.start(entra, keyPrefix, { LEASE_MS: '1000' }),
-      AppInstanceProcess.start(entra, keyPrefix, { LEASE_MS: '1000' }),
+      AppInstanceProcess.start(entra(), keyPrefix, { LEASE_MS: '1000' }),
+      AppInstanceProcess.start(entra(), keyPrefix, { LEASE_MS: '1000' }),
     ]);
     cleanups.push(
       () => a.stop(),
       () => b.stop(),
     );
-    const { code, verifier } = await newSignIn(entra);
+    const { code, verifier } = await newSignIn(entra());
     const request = { code, redirectUri, scopes, codeVerifier: verifier };
-    entra.tokenLatencyMs = 30_000; // the holder's token request hangs until it is killed
+    entra().tokenLatencyMs = 30_000; // the holder's token request hangs until it is killed
     try {
-      const holderReachedEntra = tokenRequestFor(entra, code);
+      const holderReachedEntra = tokenRequestFor(entra(), code);
       void a.call('signIn', request); // never answers: A is killed before the token endpoint does
       await holderReachedEntra;
 
@@ -150,10 +140,10 @@ describe('redeem-once under faults', () => {
 
       // A's lease (1 s) is no longer renewed; once it expires, B finds the claim abandoned.
       expect(await duplicate).toMatchObject({ ok: false, error: { code: 'ERR_REDEMPTION_OUTCOME_UNKNOWN' } });
-      expect(entra.tokenCallCount({ code })).toBe(1);
+      expect(entra().tokenCallCount({ code })).toBe(1);
       expect((await b.call('state', {})).value).toEqual({ redemptionsInFlight: 0, waitingKeys: 0 });
     } finally {
-      entra.tokenLatencyMs = 0;
+      entra().tokenLatencyMs = 0;
     }
   });
 
@@ -163,35 +153,35 @@ describe('redeem-once under faults', () => {
     const appB = inProcessInstance(keyPrefix, { leaseMs: 300 });
     const eventsA = recordEvents(appA);
     const eventsB = recordEvents(appB);
-    const { user, code, verifier } = await newSignIn(entra);
+    const { user, code, verifier } = await newSignIn(entra());
     const request = { code, redirectUri, scopes, codeVerifier: verifier };
     // 1500 ms at the token endpoint is 5 leases of 300 ms. Only the renewal every leaseMs/3 keeps
     // A's claim alive: without it the lease would expire mid-request, B's next claim would find the
     // code abandoned and B would get ERR_REDEMPTION_OUTCOME_UNKNOWN instead of tokens.
-    entra.tokenLatencyMs = 1500;
+    entra().tokenLatencyMs = 1500;
     try {
-      const holderReachedEntra = tokenRequestFor(entra, code);
+      const holderReachedEntra = tokenRequestFor(entra(), code);
       const first = appA.acquireTokenByCode(request);
       await holderReachedEntra;
       const duplicate = appB.acquireTokenByCode(request);
       const [resultA, resultB] = await Promise.all([first, duplicate]);
 
-      expect(resultA.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
-      expect(resultB.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
+      expect(resultA.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
+      expect(resultB.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
       expect(resultB.accessToken).toBe(resultA.accessToken);
       expect(resultB.fromCache).toBe(true);
-      expect(entra.tokenCallCount({ code })).toBe(1);
-      expect(entra.tokenCallCount({ grantType: 'authorization_code' })).toBe(1);
+      expect(entra().tokenCallCount({ code })).toBe(1);
+      expect(entra().tokenCallCount({ grantType: 'authorization_code' })).toBe(1);
 
       const namesOf = (events: RecordedEvent[]): string[] => events.filter((event) => event.source === 'app').map((event) => event.name);
       expect(namesOf(eventsA)).toEqual(['redeem:redeemed']); // in particular no 'lock:lost'
       expect(namesOf(eventsB)).toEqual(['redeem:waited', 'redeem:answered-from-cache']);
       expect(eventsB.find((event) => event.name === 'redeem:answered-from-cache')?.args[0]).toMatchObject({
-        homeAccountId: entra.homeAccountIdOf(user),
+        homeAccountId: entra().homeAccountIdOf(user),
         afterServerRejection: false,
       });
     } finally {
-      entra.tokenLatencyMs = 0;
+      entra().tokenLatencyMs = 0;
     }
   });
 
@@ -224,7 +214,7 @@ describe('redeem-once under faults', () => {
     const pkceProvider = new CryptoProvider();
 
     // A redemption with PKCE, a concurrent duplicate, a late duplicate, a wrong verifier.
-    const pkce = await newSignIn(entra);
+    const pkce = await newSignIn(entra());
     const wrongVerifier = (await pkceProvider.generatePkceCodes()).verifier;
     const withPkce = { code: pkce.code, redirectUri, scopes, codeVerifier: pkce.verifier };
     expect(await Promise.all([redeem(withPkce), redeem(withPkce)])).toEqual(['tokens', 'tokens']);
@@ -232,28 +222,28 @@ describe('redeem-once under faults', () => {
     expect(await redeem({ ...withPkce, codeVerifier: wrongVerifier })).toBe('ERR_CODE_ALREADY_REDEEMED');
 
     // An explicit binding on another code, then a duplicate with another binding.
-    const bound = entra.mintCode({ redirectUri });
+    const bound = entra().mintCode({ redirectUri });
     const binding = 'session-secret-123';
     const otherBinding = `session-secret-${randomUUID()}`;
     expect(await redeem({ code: bound, redirectUri, scopes, binding })).toBe('tokens');
     expect(await redeem({ code: bound, redirectUri, scopes, binding: otherBinding })).toBe('ERR_CODE_ALREADY_REDEEMED');
 
     // An expired code.
-    const expiring = await newSignIn(entra);
-    entra.advanceTime(CODE_LIFETIME_MS + 1);
+    const expiring = await newSignIn(entra());
+    entra().advanceTime(CODE_LIFETIME_MS + 1);
     try {
       expect(await redeem({ code: expiring.code, redirectUri, scopes, codeVerifier: expiring.verifier })).toBe('ERR_CODE_EXPIRED');
     } finally {
-      entra.advanceTime(-(CODE_LIFETIME_MS + 1));
+      entra().advanceTime(-(CODE_LIFETIME_MS + 1));
     }
 
     // The token endpoint redeems the code and the connection drops before the answer; then a duplicate.
-    const dropped = await newSignIn(entra);
-    entra.injectFailure('redeemThenDrop', { grantType: 'authorization_code' });
+    const dropped = await newSignIn(entra());
+    entra().injectFailure('redeemThenDrop', { grantType: 'authorization_code' });
     const droppedRequest = { code: dropped.code, redirectUri, scopes, codeVerifier: dropped.verifier };
     expect(await redeem(droppedRequest)).toBe('ERR_REDEMPTION_OUTCOME_UNKNOWN');
     expect(await redeem(droppedRequest)).toBe('ERR_REDEMPTION_OUTCOME_UNKNOWN');
-    expect(entra.tokenCallCount({ code: dropped.code })).toBe(1);
+    expect(entra().tokenCallCount({ code: dropped.code })).toBe(1);
 
     // Everything stored under the prefix: every key, and every value (strings and hashes only).
     const keys: string[] = [];
@@ -284,7 +274,7 @@ describe('redeem-once under faults', () => {
       ['dropped code verifier', dropped.verifier],
       ['binding', binding],
       ['other binding', otherBinding],
-      ['client secret', entra.msalConfig().auth.clientSecret],
+      ['client secret', entra().msalConfig().auth.clientSecret],
     ]);
     const leaks = (where: string, texts: string[], watched: Map<string, string>): string[] =>
       texts.flatMap((text) => [...watched].filter(([, secret]) => text.includes(secret)).map(([name]) => `${name} in ${where}`));
@@ -328,19 +318,19 @@ describe('redeem-once under faults', () => {
     const lockStore = new RedisLockStore({ url: redisUrl(), keyPrefix: `faults-${randomUUID()}:`, commandTimeoutMs: 120_000 });
     const cache = new DistributedTokenCache({ lockStore, storeTimeoutMs: 120_000 }); // in-memory Keyv tokens, locks in Redis
     cleanups.push(() => cache.close());
-    const app = new DistributedClientApplication(entra.msalConfig(), { cache });
+    const app = new DistributedClientApplication(entra().msalConfig(), { cache });
     const counts = new Map<string, number>();
     for (const name of Object.keys(REDEEM_EVENTS) as (keyof RedeemEvents)[]) {
       app.on(name, () => counts.set(name, (counts.get(name) ?? 0) + 1));
     }
-    const homeAccountId = entra.homeAccountIdOf(entra.registeredUsers[0]!);
-    const callsBefore = entra.tokenCallCount({ grantType: 'authorization_code' });
+    const homeAccountId = entra().homeAccountIdOf(entra().registeredUsers[0]!);
+    const callsBefore = entra().tokenCallCount({ grantType: 'authorization_code' });
     const failures: unknown[] = [];
 
     for (let start = 0; start < CODES; start += BATCH) {
       const calls = Array.from({ length: BATCH }, () => {
         // Without a binding (or verifier) the duplicate would be refused, not joined.
-        const request = { code: entra.mintCode({ redirectUri }), redirectUri, scopes, binding: randomUUID() };
+        const request = { code: entra().mintCode({ redirectUri }), redirectUri, scopes, binding: randomUUID() };
         return [app.acquireTokenByCode(request), app.acquireTokenByCode(request)];
       }).flat();
       for (const settled of await Promise.allSettled(calls)) {
@@ -353,7 +343,7 @@ describe('redeem-once under faults', () => {
     expect(failures).toHaveLength(0);
     expect(app.redemptionsInFlight).toBe(0);
     expect(lockStore.waitingKeys).toBe(0);
-    expect(entra.tokenCallCount({ grantType: 'authorization_code' }) - callsBefore).toBe(CODES);
+    expect(entra().tokenCallCount({ grantType: 'authorization_code' }) - callsBefore).toBe(CODES);
     expect(counts.get('redeem:redeemed')).toBe(CODES);
     expect(counts.get('redeem:joined')).toBe(CODES);
     expect(counts.get('lock:lost')).toBeUndefined();

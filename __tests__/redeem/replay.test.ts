@@ -8,30 +8,21 @@ import KeyvRedis from '@keyv/redis';
 import { CryptoProvider } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, RedisLockStore } from '../../src';
 import type { LockStore, RedeemEvents } from '../../src';
-import type { FakeEntraId } from '../../src/testing';
-import { newPkceSignIn, startFakeEntraId } from '../helpers/entra';
+import { newPkceSignIn, useFakeEntraId } from '../helpers/entra';
 import { redisUrl } from '../helpers/stores';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
 
 describe('a replayed code with another PKCE verifier never gets tokens', () => {
-  let entra: FakeEntraId;
-  let cleanups: (() => Promise<unknown> | void)[];
-  beforeEach(async () => {
-    entra = await startFakeEntraId();
-    cleanups = [];
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    await entra.close();
-  });
+  /** A fake Entra ID per test; cleanups run after the test, in reverse order. */
+  const { entra, cleanups } = useFakeEntraId();
 
   /** An app instance: tokens in the shared Redis under `keyPrefix`, locks in `lockStore`. */
   function instance(lockStore: LockStore, keyPrefix: string) {
     const cache = new DistributedTokenCache({ store: new Keyv({ store: new KeyvRedis(redisUrl()) }), lockStore, keyPrefix });
     cleanups.push(() => cache.close()); // also closes the lock store
-    const app = new DistributedClientApplication(entra.msalConfig(), { cache });
+    const app = new DistributedClientApplication(entra().msalConfig(), { cache });
     const refused: RedeemEvents['redeem:refused'][0]['reason'][] = [];
     app.on('redeem:refused', ({ reason }) => refused.push(reason));
     return { app, refused };
@@ -43,13 +34,13 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
   it('while the redemption is in flight on the same instance, the replay is refused, not joined', async () => {
     const keyPrefix = `replay-${randomUUID()}:`;
     const a = instance(new RedisLockStore({ url: redisUrl(), keyPrefix }), keyPrefix);
-    const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+    const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
 
-    const release = entra.holdTokenResponses(); // the winner's token response waits at the fake
+    const release = entra().holdTokenResponses(); // the winner's token response waits at the fake
     cleanups.push(release);
     const reachedEntra = new Promise<void>((resolve) => {
       const codeHash = createHash('sha256').update(code).digest('hex');
-      entra.on('token-request', (record) => record.codeHash === codeHash && resolve());
+      entra().on('token-request', (record) => record.codeHash === codeHash && resolve());
     });
     const winner = a.app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: verifier });
     await reachedEntra; // the redemption is in flight: a duplicate now meets it in this process
@@ -61,11 +52,11 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
     release();
     const [won, replayed] = await Promise.all([winner, replay]);
 
-    expect(won.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
+    expect(won.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
     expect(replayed).not.toHaveProperty('accessToken'); // the attacker got no tokens
     expect(replayed).toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
     expect(a.refused).toEqual(['binding-mismatch']);
-    expect(entra.tokenCallCount({ code })).toBe(1);
+    expect(entra().tokenCallCount({ code })).toBe(1);
   });
 
   it('on an instance with its own lock store, the replay gets AADSTS54005 from Entra ID and then ERR_CODE_ALREADY_REDEEMED, not the redeemed copy', async () => {
@@ -74,10 +65,10 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
     const keyPrefix = `replay-${randomUUID()}:`;
     const a = instance(new MemoryLockStore(), keyPrefix);
     const b = instance(new MemoryLockStore(), keyPrefix);
-    const { user, code, verifier } = await newPkceSignIn(entra, redirectUri);
+    const { user, code, verifier } = await newPkceSignIn(entra(), redirectUri);
     const first = await a.app.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: verifier });
-    expect(first.account?.homeAccountId).toBe(entra.homeAccountIdOf(user));
-    const refreshesBefore = entra.tokenCallCount({ grantType: 'refresh_token' });
+    expect(first.account?.homeAccountId).toBe(entra().homeAccountIdOf(user));
+    const refreshesBefore = entra().tokenCallCount({ grantType: 'refresh_token' });
 
     const replayed = await b.app
       .acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: await otherVerifier() })
@@ -86,7 +77,7 @@ describe('a replayed code with another PKCE verifier never gets tokens', () => {
     expect(replayed).not.toHaveProperty('accessToken'); // the attacker got no tokens
     expect(replayed).toMatchObject({ code: 'ERR_CODE_ALREADY_REDEEMED' });
     expect(b.refused).toEqual(['already-redeemed']);
-    expect(entra.tokenCallCount({ code })).toBe(2); // B's own lock store let it through; the server refused
-    expect(entra.tokenCallCount({ grantType: 'refresh_token' })).toBe(refreshesBefore); // no refresh for the attacker
+    expect(entra().tokenCallCount({ code })).toBe(2); // B's own lock store let it through; the server refused
+    expect(entra().tokenCallCount({ grantType: 'refresh_token' })).toBe(refreshesBefore); // no refresh for the attacker
   });
 });

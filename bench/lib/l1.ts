@@ -3,6 +3,7 @@
 // the docs state. If a name differs in the library, adapt it here.
 import type { EventEmitter } from 'node:events';
 import type { DistributedTokenCache, DistributedTokenCacheOptions } from '../../src';
+import { internalsOf } from '../../src/cache/cache-internals';
 
 /** The cache option: not set = the default (on for @keyv/redis stores), `false` = off. */
 export function l1Options(options: DistributedTokenCacheOptions, l1: 'default' | 'off'): DistributedTokenCacheOptions {
@@ -82,4 +83,24 @@ export const L1_DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 /** `12.3 %`, or `n/a`. */
 export function percent(value: number): string {
   return Number.isFinite(value) ? `${(value * 100).toFixed(1)} %` : 'n/a';
+}
+
+/** What a cache's L1 holds now, by its own weighing of each partition, and what it has dropped. */
+export interface L1Figures {
+  entries: number;
+  /** The estimated heap of what it holds (the weighing `maxBytes` bounds). */
+  bytes: number;
+  maxBytes: number;
+  /** Entries dropped to make room: more than 0 once it has been full. */
+  evictions: number;
+  /** Times it was emptied (a flush, or coherence lost). */
+  flushes: number;
+}
+
+/** The L1's figures, or `null` when the cache has none. */
+export function l1Figures(cache: DistributedTokenCache): L1Figures | null {
+  const l1 = internalsOf(cache).l1;
+  if (!l1) return null;
+  const { entries, bytes, evictions, flushes } = l1.stats;
+  return { entries, bytes, maxBytes: l1.bounds.maxBytes, evictions, flushes };
 }

@@ -1,10 +1,11 @@
 // The app process of the memory benchmark (run with --expose-gc): DistributedClientApplication with
-// default settings, tokens in Redis, locks in Redis (LOCK_STORE=redis) or in memory
-// (LOCK_STORE=memory, the default lock store). Redeems the codes it is sent, CONCURRENCY at a time,
-// and reports its heap and in-process maps.
+// default settings but the L1's byte bound (L1_MAX_BYTES), tokens in Redis, locks in Redis
+// (LOCK_STORE=redis) or in memory (LOCK_STORE=memory, the default lock store). Redeems the codes it
+// is sent, CONCURRENCY at a time, and reports its heap, its in-process maps and what its L1 holds.
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore, RedisLockStore } from '../../src';
+import { l1Figures } from '../lib/l1';
 import { collectGarbage } from '../lib/stats';
 import { describe, env, msalConfigFromEnv, serve } from '../lib/worker-serve';
 
@@ -17,6 +18,7 @@ const cache = new DistributedTokenCache({
   store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
   keyPrefix: env('KEY_PREFIX'),
   lockStore,
+  l1: { maxBytes: Number(env('L1_MAX_BYTES')) },
 });
 const app = new DistributedClientApplication(msalConfigFromEnv(), { cache });
 
@@ -69,6 +71,7 @@ serve(
         redemptionsInFlight: app.redemptionsInFlight,
         waitingKeys: lockStore instanceof RedisLockStore ? lockStore.waitingKeys : null,
         activeKeys: lockStore instanceof MemoryLockStore ? lockStore.activeKeys : null,
+        l1: l1Figures(cache),
         queued: queue.length,
         lanes,
       };
