@@ -277,6 +277,29 @@ describe('FakeEntraId', () => {
       }
     });
 
+    it('accessTokenLifetimeSeconds can change at any time: a sign-in in MSAL’s refresh window, then a refresh out of it', async () => {
+      const app = newApp();
+      entra.accessTokenLifetimeSeconds = 200;
+      let signIn;
+      try {
+        signIn = await app.acquireTokenByCode({ code: entra.mintCode({ redirectUri }), redirectUri, scopes });
+      } finally {
+        entra.accessTokenLifetimeSeconds = 3600;
+      }
+      const lifetime = (accessToken: string): unknown => {
+        const claims = entra.verifyAccessToken(accessToken)!;
+        return (claims.exp as number) - (claims.iat as number);
+      };
+      expect(lifetime(signIn.accessToken)).toBe(200);
+      // Within MSAL's 5-minute renewal offset: the silent call refreshes, and gets the current lifetime.
+      const before = entra.tokenCallCount({ grantType: 'refresh_token' });
+      const refreshed = await app.acquireTokenSilent({ account: signIn.account!, scopes });
+      expect([refreshed.fromCache, entra.tokenCallCount({ grantType: 'refresh_token' })]).toEqual([false, before + 1]);
+      expect(lifetime(refreshed.accessToken)).toBe(3600);
+      const again = await app.acquireTokenSilent({ account: signIn.account!, scopes });
+      expect([again.fromCache, again.accessToken]).toEqual([true, refreshed.accessToken]);
+    });
+
     it.each([
       ['http500', 500],
       ['http503', 503],
