@@ -24,6 +24,7 @@ import { redemptionOverhead } from './redemption-overhead';
 import { growth } from './growth';
 import { memory } from './memory';
 import { coherence } from './coherence';
+import { fleetFlight } from './fleet-flight';
 
 const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkResult>> = {
   silent: silentCacheHit,
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkRes
   growth,
   memory,
   coherence,
+  flight: fleetFlight,
 };
 
 async function main(): Promise<void> {
