@@ -94,7 +94,9 @@ export class TokenFlights {
     /** The round this caller last found busy: only its failure is this caller's to raise. */
     let waitedOn: string | undefined;
     let takingOver = false;
-    for (let poll = 0; ; poll++) {
+    /** A wait for the round's key that began before the latest claim of it (see below). */
+    let listening: Promise<void> | undefined;
+    for (let poll = 0; ;) {
       const key = flightClaimKey(flight.hash, read.version, round);
       let claim: Claim;
       try {
@@ -102,6 +104,8 @@ export class TokenFlights {
       } catch (error) {
         return this.uncoordinated(flight, error);
       }
+      const change = listening;
+      listening = undefined;
       if (claim.state === 'claimed') {
         const held = await this.hold(flight, key, claim.lease, read, takingOver);
         if (held.sent) return held.result;
@@ -122,7 +126,16 @@ export class TokenFlights {
             `a request for this token (flight ${flight.hash.slice(0, 16)}, a hash) was still in progress elsewhere after ${settings.waitTimeoutMs} ms; retry the request`,
           );
         }
-        await lockStore.waitForChange(key, Math.min(remaining, 10 * 2 ** Math.min(poll, 5), MAX_POLL_MS));
+        if (change) {
+          await change; // it listened since before this claim: no change can have slipped by
+          poll++;
+        } else {
+          // Listen first, then claim again: a round that ends between a claim and the start of a
+          // wait publishes its change before anyone listens, and the wait would last its whole
+          // interval (the lock stores listen from the call of waitForChange on).
+          listening = lockStore.waitForChange(key, Math.min(remaining, 10 * 2 ** Math.min(poll, 5), MAX_POLL_MS));
+          listening.catch(() => undefined); // raised where it is awaited; dropped unawaited when the claim ends the wait
+        }
         continue;
       }
       if (outcome.state === 'failed' && waitedOn === key) {
