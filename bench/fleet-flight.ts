@@ -377,6 +377,13 @@ function profileTable(kinds: KindSummary[]): Table {
       ...rows.map(([name, values]) => [name, ...kinds.flatMap((summary) => cells(values(summary)))]),
       ['waiter: woken by', ...kinds.flatMap((summary) => [tally(summary.waiterProfiles.map((waiter) => waiter.wake)), '', ''])],
       [
+        'waiter: claims per flight (p50, max)',
+        ...kinds.flatMap((summary) => {
+          const { p50, max } = segment(summary.waiterProfiles.map((waiter) => waiter.claims));
+          return [`${p50}, ${max}`, '', ''];
+        }),
+      ],
+      [
         'waiter: polls that timed out',
         ...kinds.flatMap((summary) => [String(summary.waiterProfiles.reduce((sum, waiter) => sum + waiter.polls, 0)), '', '']),
       ],

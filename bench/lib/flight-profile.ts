@@ -26,6 +26,8 @@ export interface WaiterProfile {
   wake: 'message' | 'poll' | 'none';
   /** Waits that ended at their timeout (polls) before the round was done. */
   polls: number;
+  /** Its claims of the round, the one that found it done included. */
+  claims: number;
   /**
    * The end of its last claim that found the round busy, from the holder starting `complete`:
    * around 0 or later, the holder's change was published about when this instance began to wait
@@ -87,6 +89,7 @@ export function profileStorm(
     waiters.push({
       wake: lastWait === undefined ? 'none' : byTimeout(lastWait) ? 'poll' : 'message',
       polls: timeline.waits.filter(byTimeout).length,
+      claims: timeline.claims.length,
       lastBusyMs: lastBusy ? lastBusy.end - completion.start : NaN,
       wakeMs: lastWait ? lastWait.end - completion.start : NaN,
       toClaimMs: lastWait ? done.start - lastWait.end : NaN,
