@@ -68,6 +68,11 @@ export class FakeEntraId extends EventEmitter<{
   strictRefreshTokenRotation: boolean;
   /** Delay before the token endpoint answers, in ms; change it at any time. */
   tokenLatencyMs: number;
+  /**
+   * `expires_in` of the access tokens issued from now on, in seconds; change it at any time (for
+   * example below MSAL's 300 s renewal offset for one sign-in, to put its token in the refresh window).
+   */
+  accessTokenLifetimeSeconds: number;
   /** Every token-endpoint request, in arrival order (also emitted as `'token-request'`). */
   readonly tokenRequests: TokenRequestRecord[] = [];
 
@@ -87,6 +92,7 @@ export class FakeEntraId extends EventEmitter<{
     this.revokeTokensOnCodeReuse = options.revokeTokensOnCodeReuse ?? false;
     this.strictRefreshTokenRotation = options.strictRefreshTokenRotation ?? false;
     this.tokenLatencyMs = options.tokenLatencyMs ?? 0;
+    this.accessTokenLifetimeSeconds = options.accessTokenLifetimeSeconds ?? 3600;
     this.#grants = new Grants(this, options, this.#controls);
   }
 

@@ -19,7 +19,10 @@ export interface GrantResult {
 }
 
 /** The public fields of the fake that the grants read (the switches can change at any time). */
-type Owner = Pick<FakeEntraId, 'origin' | 'tenantId' | 'legacyCodeReusedShape' | 'revokeTokensOnCodeReuse' | 'strictRefreshTokenRotation'>;
+type Owner = Pick<
+  FakeEntraId,
+  'origin' | 'tenantId' | 'legacyCodeReusedShape' | 'revokeTokensOnCodeReuse' | 'strictRefreshTokenRotation' | 'accessTokenLifetimeSeconds'
+>;
 
 type CodeRequest = Parameters<FakeEntraId['mintCode']>[0];
 
@@ -74,7 +77,9 @@ export class Grants {
       signer: this.signer,
       origin: owner.origin,
       tenantId: owner.tenantId,
-      accessTokenLifetimeSeconds: options.accessTokenLifetimeSeconds ?? 3600,
+      get accessTokenLifetimeSeconds() {
+        return owner.accessTokenLifetimeSeconds; // the owner's, which tests may change at any time
+      },
       now: () => clock.now(),
     };
   }
