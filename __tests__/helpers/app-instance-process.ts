@@ -12,6 +12,15 @@ export interface CallResult {
   error?: { name?: string; code?: string; errorCode?: string; message?: string };
 }
 
+/** What a child reports as it happens (see the fixture): a flight event, or what a flight claim found. */
+export interface ChildEvent {
+  event: 'claim' | 'flight:held' | 'flight:waited' | 'flight:taken-over' | 'flight:uncoordinated';
+  /** For `claim`: `claimed`, `busy`, `done` or `abandoned`. */
+  state?: string;
+  /** For flight events: the flight's grant. */
+  grant?: string;
+}
+
 export interface AppInstanceOptions {
   /** A Redis Cluster's root nodes (`RedisCluster.rootNodes`): both stores on it instead of REDIS_URL's server. */
   clusterRootNodes?: { url: string }[];
@@ -20,9 +29,14 @@ export interface AppInstanceOptions {
 export class AppInstanceProcess {
   private nextId = 0;
   private readonly pending = new Map<number, (result: CallResult) => void>();
+  private readonly listeners = new Set<(event: ChildEvent) => void>();
   private stderr = '';
+  /** Resolves once the process has exited, however. */
+  readonly exited: Promise<void>;
 
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {}
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
 
   static async start(
     entra: FakeEntraId,
@@ -50,8 +64,9 @@ export class AppInstanceProcess {
       const lines = createInterface({ input: child.stdout });
       child.once('exit', (code) => reject(new Error(`app instance exited (${code}) before it was ready: ${instance.stderr.slice(-2000)}`)));
       lines.on('line', (line) => {
-        const message = JSON.parse(line) as { ready?: boolean; id?: number } & CallResult;
+        const message = JSON.parse(line) as { ready?: boolean; id?: number } & CallResult & Partial<ChildEvent>;
         if (message.ready) return resolve();
+        if (message.event) return instance.listeners.forEach((listener) => listener(message as ChildEvent));
         instance.pending.get(message.id!)?.(message);
         instance.pending.delete(message.id!);
       });
@@ -71,6 +86,12 @@ export class AppInstanceProcess {
     });
   }
 
+  /** Tells `listener` of every event the process reports from now on; returns the unsubscribe. */
+  onEvent(listener: (event: ChildEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
   /** Kills the process with SIGKILL. */
   kill(): void {
     this.child.kill('SIGKILL');
@@ -79,8 +100,7 @@ export class AppInstanceProcess {
   /** Ends the process by closing its stdin and waits for it to exit. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.stdin.end();
-    await exited;
+    await this.exited;
   }
 }

@@ -85,7 +85,15 @@ export function recordError(error: unknown): RecordedError {
   if (error instanceof MsalDistributedCacheError)
     return { kind: 'library', errorCode: error.code, subError: '', errorNo: '', errorMessage: '' };
   const kind = error instanceof InteractionRequiredAuthError ? 'interaction' : error instanceof ServerError ? 'server' : 'other';
-  return { kind, errorCode: text(e.errorCode), subError: text(e.subError), errorNo: text(e.errorNo), errorMessage: text(e.errorMessage) };
+  // MSAL's errorNo is Entra ID's error_codes[0] as parsed from the JSON: a number, whatever its type says.
+  const errorNo = typeof e.errorNo === 'number' && Number.isSafeInteger(e.errorNo) ? String(e.errorNo) : text(e.errorNo);
+  return { kind, errorCode: text(e.errorCode), subError: text(e.subError), errorNo, errorMessage: text(e.errorMessage) };
+}
+
+/** A recorded errorNo as MSAL gives it: Entra ID's number (MSAL's type says string), or none. */
+function msalErrorNo(recorded: RecordedError): string | undefined {
+  if (recorded.errorNo === '') return undefined;
+  return /^\d{1,15}$/.test(recorded.errorNo) ? (Number(recorded.errorNo) as unknown as string) : recorded.errorNo;
 }
 
 /**
@@ -98,18 +106,9 @@ export function raisedAgain(recorded: RecordedError, flightHash: string): Error 
   const message = `${where}: ${recorded.errorMessage || recorded.errorCode}`;
   switch (recorded.kind) {
     case 'interaction':
-      return new InteractionRequiredAuthError(
-        recorded.errorCode,
-        '',
-        message,
-        recorded.subError,
-        '',
-        '',
-        '',
-        recorded.errorNo || undefined,
-      );
+      return new InteractionRequiredAuthError(recorded.errorCode, '', message, recorded.subError, '', '', '', msalErrorNo(recorded));
     case 'server':
-      return new ServerError(recorded.errorCode, '', message, recorded.subError, recorded.errorNo || undefined);
+      return new ServerError(recorded.errorCode, '', message, recorded.subError, msalErrorNo(recorded));
     case 'library':
       switch (recorded.errorCode) {
         case StoreUnavailableError.code:

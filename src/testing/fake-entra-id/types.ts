@@ -46,7 +46,7 @@ export interface FakeEntraIdOptions {
   users?: FakeUser[];
   /** Lifetime of an authorization code. @defaultValue 600000 (10 minutes, as Entra) */
   codeLifetimeMs?: number;
-  /** `expires_in` of access tokens (also a field of the fake, which can change at any time). @defaultValue 3600 */
+  /** `expires_in` of access tokens: the first value of {@link FakeEntraId.accessTokenLifetimeSeconds}. @defaultValue 3600 */
   accessTokenLifetimeSeconds?: number;
   /** Answer a reused code with the legacy `error_codes: [70002, 54005]`. @defaultValue false */
   legacyCodeReusedShape?: boolean;
