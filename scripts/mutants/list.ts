@@ -28,11 +28,12 @@ export interface Mutation {
 }
 
 /** Guarantees with no code yet: listed in the output, never invented. */
-export const notBuilt = [{ guarantee: 'G12 (one token request per fleet)', until: 'issue 15' }];
+export const notBuilt: { guarantee: string; until: string }[] = [];
 
 const REDEEM_ONCE = 'src/redeem/redeem-once.ts';
 const L1_CACHE = 'src/cache/l1/l1-cache.ts';
 const REDEMPTION = 'src/redeem/redemption.ts';
+const FLIGHTS = 'src/flight/token-flights.ts';
 
 export const mutations: Mutation[] = [
   // G1: exactly one token-endpoint call per code.
@@ -386,6 +387,89 @@ export const mutations: Mutation[] = [
     replacement: 'if (!redis && false) {',
     tests: ['__tests__/cache/l1-repository.test.ts'],
     testNamePattern: 'refuses bounds for a store that cannot track changes',
+  },
+  // G12: one token request per fleet for the same token.
+  {
+    id: 'g12-busy-round-sends',
+    guarantee: 'G12',
+    description: 'a caller that finds the round held by another instance sends its own request instead of waiting',
+    file: FLIGHTS,
+    original: 'if (outcome === undefined) {\n        // busy: someone holds this round',
+    replacement: 'if (outcome === undefined) {\n        if (Date.now() > 0) return flight.send(read);',
+    tests: ['__tests__/flight/fleet-storms.test.ts'],
+    testNamePattern: 'refresh storm',
+  },
+  {
+    id: 'g12-waiter-keeps-stale-read',
+    guarantee: 'G12',
+    description: 'after a wait, a caller answers from what it read before the wait, never reading the partition again',
+    file: FLIGHTS,
+    original: 'const next = await flight.read();',
+    replacement: 'const next = read;',
+    tests: ['__tests__/flight/fleet-storms.test.ts'],
+    testNamePattern: 'refresh storm',
+  },
+  {
+    id: 'g12-refusal-not-shared',
+    guarantee: 'G12',
+    description: 'a refused refresh is not raised on the callers that waited for it: each sends the refused refresh token again',
+    file: FLIGHTS,
+    original: "if (outcome.state === 'failed' && waitedOn === key) {",
+    replacement: "if (outcome.state === 'failed' && waitedOn === key && false) {",
+    tests: ['__tests__/flight/token-flights.test.ts'],
+    testNamePattern: 'refuses',
+  },
+  {
+    id: 'g12-vanished-holder-is-an-error',
+    guarantee: 'G12',
+    description: 'when the holder of a flight dies, its waiters fail instead of one of them taking over',
+    file: FLIGHTS,
+    original: "if (claim.state === 'abandoned') outcome = await this.settle(key);",
+    replacement: "if (claim.state === 'abandoned') throw new LockTimeoutError('the holder vanished');",
+    tests: ['__tests__/flight/fleet-faults.test.ts'],
+    testNamePattern: 'takes over',
+  },
+  {
+    id: 'g12-fail-closed-ignored',
+    guarantee: 'G12',
+    description: "lockStoreFailure 'fail-closed' still sends the request when the lock store is down",
+    file: FLIGHTS,
+    original: "if (this.parts.settings.lockStoreFailure === 'fail-closed' || !(failure instanceof StoreUnavailableError)) {",
+    replacement: 'if (!(failure instanceof StoreUnavailableError)) {',
+    tests: ['__tests__/flight/fleet-faults.test.ts'],
+    testNamePattern: 'fail-closed',
+  },
+  {
+    id: 'g12-app-tokens-uncoordinated',
+    guarantee: 'G12',
+    description: 'client-credential and on-behalf-of requests skip the fleet flight (each instance sends its own)',
+    file: 'src/client/app-tokens.ts',
+    original: 'return this.flights.run<PartitionRead, AuthenticationResult | null>(',
+    replacement:
+      'if (Date.now() > 0) return acquire(await this.clients.clientWith(first.plugin, request.authority), request);\n    return this.flights.run<PartitionRead, AuthenticationResult | null>(',
+    tests: ['__tests__/flight/fleet-storms.test.ts'],
+    testNamePattern: 'app-token storm',
+    testTimeoutMs: 15_000, // the storm waits for a flight that never forms
+  },
+  {
+    id: 'g12-strict-rotation-ignored',
+    guarantee: 'G12',
+    description:
+      'with strictRotation, refreshes of one account for other scopes still run side by side (the same refresh token presented twice)',
+    file: 'src/client/account-tokens.ts',
+    original: 'hash: this.flights.strictRotation ? sha256Hex(account) :',
+    replacement: 'hash: false ? sha256Hex(account) :',
+    tests: ['__tests__/flight/token-flights.test.ts'],
+    testNamePattern: 'strictRotation true',
+  },
+  {
+    id: 'g12-outcome-mac-unchecked',
+    guarantee: 'G12',
+    description: 'a flight outcome in the lock store is believed without its MAC: a forged failure is raised on every waiter',
+    file: 'src/flight/flight-outcome.ts',
+    original: "if (!mac.verifyRecord(flightOutcomeName(claimKey), text, stored.slice(SIGNED.length, end))) return { state: 'abandoned' };",
+    replacement: '',
+    tests: ['__tests__/flight/token-flights.test.ts'],
   },
   // G13: identity never comes from an unauthenticated record.
   {
