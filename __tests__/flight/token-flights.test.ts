@@ -78,6 +78,16 @@ function instances(count: number, options: Omit<DistributedClientApplicationOpti
   });
 }
 
+/** Signs a new user in on `instance`; its homeAccountId. */
+async function signInNewUser(instance: Instance): Promise<string> {
+  const signIn = await instance.app.acquireTokenByCode({
+    code: entra.mintCode({ redirectUri, user: addRandomUser(entra) }),
+    redirectUri,
+    scopes,
+  });
+  return signIn.account!.homeAccountId;
+}
+
 const refreshes = (): number => entra.tokenCallCount({ grantType: 'refresh_token' });
 const count = (instance: Instance, name: ChildEvent['event']): number => instance.events.filter((event) => event.event === name).length;
 
@@ -148,12 +158,7 @@ describe('token flights between app instances in one process (one MemoryLockStor
   it('strictRotation true: refreshes of one account for other scopes take turns (while the first is unanswered at Entra ID the second waits and sends nothing), each from the newest refresh token: 2 refresh calls, no invalid_grant under strict rotation', async () => {
     entra.strictRefreshTokenRotation = true;
     const [first, second] = instances(2, { singleFlight: { strictRotation: true } });
-    const signIn = await first!.app.acquireTokenByCode({
-      code: entra.mintCode({ redirectUri, user: addRandomUser(entra) }),
-      redirectUri,
-      scopes,
-    });
-    const homeAccountId = signIn.account!.homeAccountId;
+    const homeAccountId = await signInNewUser(first!);
     const before = refreshes();
     const release = entra.holdTokenResponses();
     const firstIn = watchFlight(entra, [first!], 'refresh_token');
@@ -178,12 +183,7 @@ describe('token flights between app instances in one process (one MemoryLockStor
 
   it('strictRotation false (the default): refreshes of one account for other scopes run side by side (both at Entra ID at once), each once', async () => {
     const [first, second] = instances(2);
-    const signIn = await first!.app.acquireTokenByCode({
-      code: entra.mintCode({ redirectUri, user: addRandomUser(entra) }),
-      redirectUri,
-      scopes,
-    });
-    const homeAccountId = signIn.account!.homeAccountId;
+    const homeAccountId = await signInNewUser(first!);
     const before = refreshes();
     const release = entra.holdTokenResponses();
     let arrived = 0;

@@ -1,5 +1,8 @@
 // Child side of a bench worker: serves operations over JSON lines, exits when stdin closes.
 import { createInterface } from 'node:readline';
+import Keyv from 'keyv';
+import KeyvRedis from '@keyv/redis';
+import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
 
 export type Operations = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
 
@@ -42,4 +45,18 @@ export function msalConfigFromEnv(): { auth: { clientId: string; clientSecret: s
       knownAuthorities: [env('KNOWN_AUTHORITY')],
     },
   };
+}
+
+/**
+ * The app of a Redis-backed bench instance: DistributedClientApplication on Redis at REDIS_URL
+ * (default options: the L1 on) with a RedisLockStore shared by every instance, under KEY_PREFIX.
+ */
+export function redisAppFromEnv(): { lockStore: RedisLockStore; cache: DistributedTokenCache; app: DistributedClientApplication } {
+  const lockStore = new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') });
+  const cache = new DistributedTokenCache({
+    store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
+    keyPrefix: env('KEY_PREFIX'),
+    lockStore,
+  });
+  return { lockStore, cache, app: new DistributedClientApplication(msalConfigFromEnv(), { cache }) };
 }

@@ -7,18 +7,9 @@
 // profile of where a waiter's time goes.
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import Keyv from 'keyv';
-import KeyvRedis from '@keyv/redis';
-import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
-import { describe, env, msalConfigFromEnv, serve } from '../lib/worker-serve';
+import { describe, redisAppFromEnv, serve } from '../lib/worker-serve';
 
-const lockStore = new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') });
-const cache = new DistributedTokenCache({
-  store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
-  keyPrefix: env('KEY_PREFIX'),
-  lockStore,
-});
-const app = new DistributedClientApplication(msalConfigFromEnv(), { cache });
+const { lockStore, cache, app } = redisAppFromEnv();
 
 /** Wall-clock time in ms with sub-millisecond precision (comparable across processes on one machine). */
 const now = (): number => performance.timeOrigin + performance.now();

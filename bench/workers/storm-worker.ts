@@ -3,18 +3,9 @@
 // once, at the wall-clock time `startAt`, and reports when each one ended. `warmUp` does the app's
 // start-up work (app.warmUp()).
 import { performance } from 'node:perf_hooks';
-import Keyv from 'keyv';
-import KeyvRedis from '@keyv/redis';
-import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
-import { describe, env, msalConfigFromEnv, serve } from '../lib/worker-serve';
+import { describe, redisAppFromEnv, serve } from '../lib/worker-serve';
 
-const lockStore = new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') });
-const cache = new DistributedTokenCache({
-  store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
-  keyPrefix: env('KEY_PREFIX'),
-  lockStore,
-});
-const app = new DistributedClientApplication(msalConfigFromEnv(), { cache });
+const { lockStore, cache, app } = redisAppFromEnv();
 
 const counts = { redeemed: 0, joined: 0, waited: 0, answered: 0 };
 app.on('redeem:redeemed', () => counts.redeemed++);
