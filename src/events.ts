@@ -222,10 +222,14 @@ export interface TokenFlightEvents {
   ];
   /** The holder of a flight vanished (its lease expired) and this caller sent the request in its place. */
   'flight:taken-over': [FlightEvent];
-  /** The lock store did not answer, and `singleFlight.lockStoreFailure: 'fail-open'` sent the request without coordination. */
+  /**
+   * The request went out without coordination: the lock store did not answer and
+   * `singleFlight.lockStoreFailure` is `'fail-open'`, or the token store did not answer and
+   * `readFailure: 'miss'` let the call go on (no one could have shared the tokens through it).
+   */
   'flight:uncoordinated': [
     FlightEvent & {
-      /** The lock store's error code. */
+      /** The error code of the store that did not answer. */
       code: ErrorCode;
     },
   ];

@@ -203,9 +203,13 @@ describe('Redis paused (SIGSTOP)', () => {
     const { app, storeErrors } = createApp({ readFailure: 'miss', writeFailure: 'ignore' });
     const cached = await app.acquireTokenByClientCredential({ scopes: appScopes }); // now in Redis
     const before = entra.tokenCallCount({ grantType: 'client_credentials' });
+    const uncoordinated: unknown[] = [];
+    app.on('flight:uncoordinated', (event) => uncoordinated.push(event));
 
     server.pause();
     const result = await app.acquireTokenByClientCredential({ scopes: appScopes });
+    // Nobody could share the tokens of a flight through a store that does not answer: sent without one.
+    expect(uncoordinated).toEqual([expect.objectContaining({ grant: 'client_credentials', code: 'ERR_STORE_UNAVAILABLE' })]);
 
     expect(entra.isAccessTokenValid(result!.accessToken)).toBe(true);
     expect(result!.accessToken).not.toBe(cached!.accessToken); // the cached one was unreachable

@@ -41,8 +41,16 @@ describe('keys on a Redis Cluster', () => {
   it('every key the library wrote has a hash tag and lives in its slot; each code’s records share one slot', async () => {
     const codeHashes = new Set<string>();
     for (const { app } of instances) app.on('redeem:redeemed', ({ codeHash }) => codeHashes.add(codeHash));
+    const flightRounds: string[] = []; // the claim keys of token flights (one token request per fleet)
+    for (const { lockStore } of instances) {
+      const claim = lockStore.claim.bind(lockStore);
+      lockStore.claim = (key, options) => {
+        if (key.startsWith('flight:')) flightRounds.push(key);
+        return claim(key, options);
+      };
+    }
 
-    // 10 sign-ins, each redeemed by duplicates on both instances, a silent call, and a lock.
+    // 10 sign-ins, each redeemed by duplicates on both instances, a silent call (a token request: a flight), and a lock.
     const signIns = await Promise.all(Array.from({ length: 10 }, () => newPkceSignIn(entra, redirectUri, 'Key Slot User')));
     const results = await Promise.all(
       signIns.flatMap(({ code, verifier }) =>
@@ -75,8 +83,10 @@ describe('keys on a Redis Cluster', () => {
         `claim:{${codeHash}}:outcome`,
         `redeemed:{${codeHash}}`,
       ]),
+      ...[...new Set(flightRounds)].flatMap((round) => [`claim:{${round}}:attempt`, `claim:{${round}}:fence`, `claim:{${round}}:outcome`]),
       'lock:{a-lock}:fence',
     ];
+    expect(flightRounds.length).toBeGreaterThan(0);
     expect(keys.map(({ key }) => key.slice(keyPrefix.length)).sort()).toEqual(expected.sort());
     for (const codeHash of codeHashes) {
       const slots = keys.filter(({ key }) => hashTagOf(key) === codeHash).map(({ key }) => slotOf.get(key));

@@ -52,11 +52,11 @@ it('a waiter whose round ends between its claim and its wait takes the outcome w
       grant: 'refresh_token',
       hash: 'flight-hash',
       shape: 'shape',
-      read: () => Promise.resolve({ version: 'v1' }),
+      read: () => Promise.resolve({ version: 'v1', unavailable: false }),
       fromCache: (_read, afterFlight) => Promise.resolve(afterFlight ? 'tokens from the holder' : undefined),
       send: () => Promise.reject(new Error('a waiter never sends')),
     },
-    { version: 'v1' },
+    { version: 'v1', unavailable: false },
   );
   log.push('answered');
 

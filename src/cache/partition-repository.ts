@@ -26,6 +26,8 @@ import { partitionStorageKey } from '../storage-keys';
 export interface Snapshot {
   readonly version: string;
   readonly document: CacheDocument;
+  /** Set when the store did not answer and `readFailure: 'miss'` made the read an empty partition. */
+  readonly unavailable?: true;
 }
 
 /** A decoded read, and what it weighs in the L1 (`undefined`: not kept, such as a corrupt entry). */
@@ -111,7 +113,7 @@ export class PartitionRepository {
       } catch (error) {
         const failure = this.reportFailure('read', partition, error, this.policy.readFailure === 'miss');
         if (failure) throw failure;
-        return { version: '', document: emptyDocument() };
+        return { version: '', document: emptyDocument(), unavailable: true };
       }
       const { snapshot, bytes } = this.decode(partition, result);
       return this.reportRead(partition, bytes === undefined ? snapshot : this.keep(ticket, snapshot, bytes), 'store');

@@ -26,6 +26,8 @@ const PARTITION_KEYS_REMEMBERED = 1_000;
 /** One read of a partition, with the plugin that made it: a client bound to it starts from that read. */
 export interface PartitionRead {
   readonly version: string;
+  /** The token store did not answer (and `readFailure: 'miss'` made it an empty partition). */
+  readonly unavailable: boolean;
   readonly snapshot: Snapshot;
   readonly plugin: PartitionCachePlugin;
 }
@@ -83,7 +85,7 @@ export class PartitionClients {
   async read(partition: PartitionKey): Promise<PartitionRead> {
     const plugin = this.operationPlugin(partition);
     const snapshot = (await plugin.load())!; // a known partition always loads
-    return { version: snapshot.version, snapshot, plugin };
+    return { version: snapshot.version, unavailable: snapshot.unavailable === true, snapshot, plugin };
   }
 
   /** A fresh MSAL client bound to an operation's plugin, with discovery already done. */

@@ -3,8 +3,9 @@
  * need the same token that the shared cache cannot answer (a refresh, an app token, an
  * on-behalf-of token). It runs on the lock store's claims, in rounds: a round is named by the
  * flight, the version of the partition it starts from, and a round number. One caller claims the
- * round (the holder): it reads the partition again, sends the request from what it read (the
- * newest refresh token), and records the outcome. Everyone else waits for that outcome (woken by
+ * round (the holder): it sends the request from the version that names the round (a request
+ * already made from that version would hold or have ended that very round), and records the
+ * outcome. Everyone else waits for that outcome (woken by
  * the lock store, polling as a safety net), then reads the partition again: it never sends what it
  * read before the wait. A failed request is raised again, alike, on every caller that waited for
  * it. A holder that vanished (its lease expired) is settled once for everyone, and the next round
@@ -43,6 +44,11 @@ export interface FlightParts {
 /** A read of the partition a flight's token lives in: its version names the round. */
 export interface FlightRead {
   readonly version: string;
+  /**
+   * The token store did not answer (the read counts as empty by policy): nobody could share the
+   * tokens of a flight through it, so the request goes out without one.
+   */
+  readonly unavailable: boolean;
 }
 
 /** One token a flight may have to request, with the caller's ways to read, answer and send. */
@@ -97,6 +103,7 @@ export class TokenFlights {
     /** A wait for the round's key that began before the latest claim of it (see below). */
     let listening: Promise<void> | undefined;
     for (let poll = 0; ;) {
+      if (read.unavailable) return this.sendUnshared(flight, read);
       const key = flightClaimKey(flight.hash, read.version, round);
       let claim: Claim;
       try {
@@ -106,13 +113,7 @@ export class TokenFlights {
       }
       const change = listening;
       listening = undefined;
-      if (claim.state === 'claimed') {
-        const held = await this.hold(flight, key, claim.lease, read, takingOver);
-        if (held.sent) return held.result;
-        read = held.read; // the partition changed before this round began: start from what it holds now
-        round = 0;
-        continue;
-      }
+      if (claim.state === 'claimed') return this.hold(flight, key, claim.lease, read, takingOver);
       let outcome: FlightOutcome | undefined;
       if (claim.state === 'done') outcome = openFlightOutcome(claim.outcome, this.parts.mac, key);
       if (claim.state === 'abandoned') outcome = await this.settle(key);
@@ -150,7 +151,7 @@ export class TokenFlights {
         return answer;
       }
       takingOver = outcome.state === 'abandoned';
-      if (next.version !== read.version) {
+      if (next.version !== read.version || next.unavailable) {
         read = next;
         round = 0;
       } else {
@@ -165,28 +166,12 @@ export class TokenFlights {
   }
 
   /**
-   * The holder of a round. It reads the partition again (the caller's read may predate a round
-   * that just ended): when that changed, it ends the round unsent and the caller starts over from
-   * the newer version; otherwise it sends from what it read, and records the outcome.
+   * The holder of a round: sends the request from `read`, and records the outcome. `read` needs no
+   * second look: the round is named by its version, so a request already made from that version
+   * (by anyone, in any process) ended or holds that very round, and the claim would have said so;
+   * a caller that waited read the partition again after the wait, before claiming this round.
    */
-  private async hold<R extends FlightRead, T>(
-    flight: Flight<R, T>,
-    key: string,
-    lease: Lease,
-    before: R,
-    takingOver: boolean,
-  ): Promise<{ sent: true; result: T } | { sent: false; read: R }> {
-    let read: R;
-    try {
-      read = await flight.read();
-    } catch (error) {
-      await this.complete(lease, key, { state: 'failed', error: recordError(error) });
-      throw error;
-    }
-    if (read.version !== before.version) {
-      await this.complete(lease, key, { state: 'ok', shape: '' }); // sent nothing: answers no one's shape
-      return { sent: false, read };
-    }
+  private async hold<R extends FlightRead, T>(flight: Flight<R, T>, key: string, lease: Lease, read: R, takingOver: boolean): Promise<T> {
     const { leaseMs } = this.parts.settings;
     const keepAlive = setInterval(
       () => void lease.extend(leaseMs).catch((error: unknown) => this.reportIgnored(error, 'renewing the lease of a token flight')),
@@ -204,7 +189,7 @@ export class TokenFlights {
     }
     clearInterval(keepAlive);
     await this.complete(lease, key, { state: 'ok', shape: flight.shape });
-    return { sent: true, result };
+    return result;
   }
 
   /** Records a round's outcome and wakes its waiters; a failure is reported, never thrown (the holder has its answer). */
@@ -241,6 +226,12 @@ export class TokenFlights {
     this.parts.lockStoreError(failure, 'ignored');
     this.emit('flight:uncoordinated', flight, { code: failure.code });
     return flight.send(await flight.read());
+  }
+
+  /** The token store did not answer: the request goes out without a flight (no one could read its tokens). */
+  private sendUnshared<R extends FlightRead, T>(flight: Flight<R, T>, read: R): Promise<T> {
+    this.emit('flight:uncoordinated', flight, { code: StoreUnavailableError.code });
+    return flight.send(read);
   }
 
   private reportIgnored(error: unknown, what: string): void {
