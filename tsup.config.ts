@@ -19,6 +19,9 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: false,
+  // `__filename` in the ESM build too: src/telemetry/otel-api.ts loads the optional
+  // @opentelemetry/api with createRequire(__filename) there (import.meta.url in CommonJS likewise).
+  shims: true,
   // The testing entry uses the main entry's error classes (src/testing/lock-store-contract.ts checks
   // a store's errors with instanceof, as redeem-once does), so it must load dist/index.* rather than
   // bundle copies of them: its imports of src/errors become imports of 'msal-distributed-cache' (the

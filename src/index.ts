@@ -61,3 +61,4 @@ export type {
 export { RedisLockStore } from './lock/redis/redis-lock-store';
 export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';
+export type { TelemetryOptions } from './telemetry/options';

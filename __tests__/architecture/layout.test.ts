@@ -8,10 +8,11 @@ const SRC = join(__dirname, '..', '..', 'src');
 
 /** Each folder (or top-level module) of src/, and what it may import. The order is the layering. */
 const MAY_IMPORT: Record<string, string[]> = {
-  client: ['redeem', 'flight', 'cache', 'lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
+  client: ['redeem', 'flight', 'cache', 'telemetry', 'lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
   flight: ['lock', 'internal', 'storage-keys', 'events', 'errors'],
   redeem: ['lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
-  cache: ['lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
+  cache: ['telemetry', 'lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
+  telemetry: ['lock', 'internal', 'events', 'errors'],
   lock: ['internal', 'storage-keys', 'events', 'errors'],
   crypto: ['internal', 'errors'],
   internal: ['errors'],

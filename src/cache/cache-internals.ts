@@ -9,6 +9,7 @@ import type { RecordCipher } from '../crypto/record-cipher';
 import { InvalidArgumentError } from '../errors';
 import type { EventSink, TokenCacheEvents } from '../events';
 import type { LockStore } from '../lock/lock-store';
+import type { Telemetry } from '../telemetry/telemetry';
 import type { PartitionCachePlugin } from './cache-plugin';
 import type { PartitionKey } from './partition-key';
 import type { L1Cache } from './l1/l1-cache';
@@ -19,6 +20,8 @@ export interface CacheInternals {
   readonly repository: PartitionRepository;
   /** The in-process L1 in front of the store, if any (its figures, for tests and the benchmark). */
   readonly l1: L1Cache<Snapshot> | undefined;
+  /** What records the cache's metrics and spans (a DistributedClientApplication without its own uses it). */
+  readonly telemetry: Telemetry | undefined;
   /** The cache's events (`store:error` for the lock store is reported there too). */
   readonly events: EventSink<TokenCacheEvents>;
   /** Raw string values beside the partitions, with the cache's prefix and encryption (redemption records). */

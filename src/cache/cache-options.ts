@@ -18,6 +18,9 @@ import {
 import { MemoryLockStore } from '../lock/memory-lock-store';
 import type { LockStore } from '../lock/lock-store';
 import { DEFAULT_KEY_PREFIX } from '../storage-keys';
+import { telemetryFrom } from '../telemetry/options';
+import type { TelemetryOptions } from '../telemetry/options';
+import type { Telemetry } from '../telemetry/telemetry';
 import type { L1Bounds } from './l1/l1-cache';
 import type { PartitionKind } from './partition-key';
 import { isKeyvRedis } from './redis-partition-store';
@@ -123,6 +126,13 @@ export interface DistributedTokenCacheOptions {
    * @defaultValue `{ maxEntries: 10_000, maxBytes: 64 MiB }` with a `@keyv/redis` store; none with other stores
    */
   l1?: false | L1Options;
+  /**
+   * Metrics and traces of the cache's reads and writes, L1 and store errors, through OpenTelemetry
+   * (see docs/observability.md). `false` records nothing at all. A DistributedClientApplication
+   * without a `telemetry` option of its own uses its cache's.
+   * @defaultValue the global providers of `@opentelemetry/api` when it is installed; otherwise nothing
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /** Options of {@link DistributedTokenCache.plugin}. */
@@ -154,6 +164,8 @@ export interface CacheSettings {
   keyedHash: ((value: string) => string) | undefined;
   /** The L1's bounds, or `undefined`: no L1 (turned off, or a store that cannot track changes). */
   l1: L1Bounds | undefined;
+  /** What records the cache's metrics and spans; `undefined`: nothing does. */
+  telemetry: Telemetry | undefined;
 }
 
 /**
@@ -181,6 +193,7 @@ export function cacheSettingsFrom(options: DistributedTokenCacheOptions): CacheS
     cipher: recordCipherFrom(options.encryption, 'options.encryption'),
     keyedHash: keyedHashFrom(options.partitionHashKey),
     l1: l1From(options.l1, isKeyvRedis(store.store)),
+    telemetry: telemetryFrom(options.telemetry, 'options.telemetry'),
   };
 }
 

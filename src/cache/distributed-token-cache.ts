@@ -8,8 +8,8 @@
 import { EventEmitter } from 'node:events';
 import type { ICachePlugin } from '@azure/msal-node';
 import { ClosedError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
-import { emitSafely, sinkOf } from '../events';
-import type { TokenCacheEvents } from '../events';
+import { sinkOf } from '../events';
+import type { EventSink, TokenCacheEvents } from '../events';
 import { requireNonEmptyString, requireObject } from '../internal/validate';
 import type { LockStore } from '../lock/lock-store';
 import { connectCheckKey, partitionKeysPrefix } from '../storage-keys';
@@ -25,6 +25,7 @@ import { PartitionKey, withKeyedHash } from './partition-key';
 import { PartitionRepository } from './partition-repository';
 import type { Snapshot } from './partition-repository';
 import type { PartitionStore } from './partition-store';
+import { TracedPartitionRepository } from './traced-repository';
 import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
 
 export type { DistributedTokenCacheOptions, L1Options, PartitionTtls, PluginOptions } from './cache-options';
@@ -59,6 +60,10 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
   /** HMAC under `partitionHashKey` (in its closure only, so that inspecting the cache never shows the key). */
   readonly #keyedHash: ((value: string) => string) | undefined;
   readonly #keyPrefix: string;
+  /** The cache's events, with telemetry's tap when it is on. */
+  readonly #events: EventSink<TokenCacheEvents>;
+  /** Ends the L1's observation by telemetry (none without both). */
+  readonly #stopObservingL1: (() => void) | undefined;
   #closed = false;
 
   /**
@@ -73,7 +78,9 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
     const settings = cacheSettingsFrom(options);
     const { store, storeTimeoutMs, lockWaitTimeoutMs } = settings;
     this.lockStore = settings.lockStore;
-    const events = sinkOf(this);
+    const { telemetry } = settings;
+    const events = telemetry ? telemetry.tap(sinkOf(this)) : sinkOf(this);
+    this.#events = events;
     const redis = isKeyvRedis(store.store) ? store.store : undefined;
     // settings.l1 is set only for Redis stores: the only ones that announce other instances' writes.
     const l1 = redis && settings.l1 ? new L1Cache<Snapshot>(settings.l1) : undefined;
@@ -94,13 +101,17 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
           invalidations && { writeClient: () => invalidations.writeClient() },
         )
       : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
-    this.#repository = new PartitionRepository(
+    const repositoryParts = [
       this.#partitionStore,
       events,
       { ...settings, contentionTimeoutMs: lockWaitTimeoutMs },
       l1,
       invalidations && (() => invalidations.settled()),
-    );
+    ] as const;
+    this.#repository = telemetry
+      ? new TracedPartitionRepository(telemetry, ...repositoryParts)
+      : new PartitionRepository(...repositoryParts);
+    this.#stopObservingL1 = l1 && telemetry?.observeL1(l1);
     this.#keyedHash = settings.keyedHash;
     this.#keyPrefix = settings.keyPrefix;
     const partitionStore = this.#partitionStore;
@@ -108,6 +119,7 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
       lockStore: settings.lockStore,
       repository: this.#repository,
       l1,
+      telemetry,
       events,
       values: {
         keyPrefix: settings.keyPrefix,
@@ -222,6 +234,7 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopObservingL1?.();
     const results = await Promise.allSettled([this.#invalidations?.close(), this.#partitionStore.close(), this.lockStore.close()]);
     for (const result of results) {
       if (result.status === 'fulfilled') continue;
@@ -229,7 +242,7 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
         result.reason instanceof MsalDistributedCacheError
           ? result.reason
           : new StoreUnavailableError(`closing the store failed: ${String(result.reason)}`, { cause: result.reason });
-      emitSafely(this, 'store:error', { operation: 'close', code: error.code, outcome: 'ignored', error });
+      this.#events('store:error', { operation: 'close', code: error.code, outcome: 'ignored', error });
     }
   }
 }

@@ -18,6 +18,7 @@ import type { PartitionKey, PartitionKind } from './partition-key';
 import { versionOf } from './partition-store';
 import type { CompareAndSetResult, PartitionStore, ReadResult } from './partition-store';
 import { partitionStorageKey } from '../storage-keys';
+import type { CacheReadProbe } from '../telemetry/telemetry';
 
 /**
  * A partition as read or written: its version (`''` = absent) and its validated contents. Never
@@ -98,15 +99,15 @@ export class PartitionRepository {
     return partitionStorageKey(this.policy.keyPrefix, partition.hash);
   }
 
-  /** Reads a partition; a missing or unusable one is an empty snapshot. */
-  async read(partition: PartitionKey): Promise<Snapshot> {
+  /** Reads a partition; a missing or unusable one is an empty snapshot. `probe` learns where it was answered. */
+  async read(partition: PartitionKey, probe?: CacheReadProbe): Promise<Snapshot> {
     const storageKey = this.storageKey(partition);
     const ticket = this.l1?.begin(storageKey, 'read');
     try {
       // An invalidation may sit unread in the tracking socket, behind this very request: read it first.
       if (this.l1?.coherent) await this.l1Settled();
       const kept = this.l1?.get(storageKey);
-      if (kept) return this.reportRead(partition, kept, 'l1');
+      if (kept) return this.reportRead(partition, kept, 'l1', probe);
       let result: ReadResult;
       try {
         result = await this.store.read(storageKey);
@@ -116,15 +117,17 @@ export class PartitionRepository {
         return { version: '', document: emptyDocument(), unavailable: true };
       }
       const { snapshot, bytes } = this.decode(partition, result);
-      return this.reportRead(partition, bytes === undefined ? snapshot : this.keep(ticket, snapshot, bytes), 'store');
+      return this.reportRead(partition, bytes === undefined ? snapshot : this.keep(ticket, snapshot, bytes), 'store', probe);
     } finally {
       this.end(ticket);
     }
   }
 
-  private reportRead(partition: PartitionKey, snapshot: Snapshot, level: 'l1' | 'store'): Snapshot {
-    if (isEmptyDocument(snapshot.document)) this.emit('cache:miss', { partitionHash: partition.hash });
+  private reportRead(partition: PartitionKey, snapshot: Snapshot, level: 'l1' | 'store', probe: CacheReadProbe | undefined): Snapshot {
+    const miss = isEmptyDocument(snapshot.document);
+    if (miss) this.emit('cache:miss', { partitionHash: partition.hash });
     else this.emit('cache:hit', { partitionHash: partition.hash, level });
+    if (probe) probe.level = miss ? 'miss' : level;
     return snapshot;
   }
 

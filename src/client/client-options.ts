@@ -9,6 +9,7 @@ import { optionalBoolean, optionalPositiveInteger, requireNonEmptyString, requir
 import { CodeHasher, defaultCodeHashSecret } from '../redeem/code-hasher';
 import type { RedeemOnceSettings } from '../redeem/redeem-once';
 import type { FlightSettings } from '../flight/token-flights';
+import type { TelemetryOptions } from '../telemetry/options';
 
 /** Options of {@link DistributedClientApplication}. */
 export interface DistributedClientApplicationOptions {
@@ -18,6 +19,12 @@ export interface DistributedClientApplicationOptions {
   redeem?: RedeemOptions;
   /** Fleet single flight: one token request for every instance that needs the same token. */
   singleFlight?: SingleFlightOptions;
+  /**
+   * Metrics and traces of the operations, token requests, redemptions, lock waits and flights,
+   * through OpenTelemetry (see docs/observability.md). `false` records nothing at all.
+   * @defaultValue the cache's `telemetry` (by default the global providers of `@opentelemetry/api` when it is installed)
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /**

@@ -31,6 +31,11 @@ import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedemptionTokens } from '../redeem/redeem-once';
 import { RedemptionRecords } from '../redeem/redemption-records';
 import { TokenFlights } from '../flight/token-flights';
+import { OPERATION } from '../telemetry/names';
+import type { OperationVocabulary } from '../telemetry/names';
+import { telemetryFrom } from '../telemetry/options';
+import type { Telemetry } from '../telemetry/telemetry';
+import { TracedLockStore } from '../telemetry/traced-lock-store';
 import { AccountTokens } from './account-tokens';
 import { AppTokens } from './app-tokens';
 import { codeHasherFrom, flightSettingsFrom, redeemSettingsFrom, validateCodeRequest } from './client-options';
@@ -83,6 +88,8 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
   readonly #appTokens: AppTokens;
   readonly #hasher: CodeHasher;
   readonly #redeemOnce: RedeemOnce;
+  /** Records the operations' metrics and spans (its own, or its cache's); none when off. */
+  readonly #telemetry: Telemetry | undefined;
   /** Calls in flight, which close() waits for. */
   readonly #operations = new Set<Promise<unknown>>();
   #closed = false;
@@ -108,16 +115,19 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     const cache = options.cache === undefined ? new DistributedTokenCache() : options.cache;
     this.#cache = internalsOf(cache); // ERR_INVALID_ARG_TYPE for anything but a DistributedTokenCache, null included
     this.cache = cache;
-    this.#clients = new PartitionClients(config, this.#cache);
+    const telemetry = options.telemetry === undefined ? this.#cache.telemetry : telemetryFrom(options.telemetry, 'options.telemetry');
+    this.#telemetry = telemetry;
+    this.#clients = new PartitionClients(config, this.#cache, telemetry);
     const settings = redeemSettingsFrom(options.redeem);
     this.#hasher = codeHasherFrom(config.auth, options.redeem);
     // On the cache, where `store:error` is declared and already reported for the token store:
     // one listener sees every store failure, whichever store it was.
     const lockStoreError = (error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored'): void =>
       this.#cache.events('store:error', { operation: 'lock', code: error.code, outcome, error });
-    const events = sinkOf<ClientEvents>(this);
+    const events = telemetry ? telemetry.tap(sinkOf<ClientEvents>(this)) : sinkOf<ClientEvents>(this);
+    const { lockStore } = this.#cache;
     const flights = new TokenFlights({
-      lockStore: this.#cache.lockStore,
+      lockStore: telemetry ? new TracedLockStore(lockStore, telemetry, 'flight') : lockStore,
       mac: this.#hasher,
       events,
       lockStoreError,
@@ -127,7 +137,7 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     this.#accounts = new AccountTokens(this.#clients, partitionHash, flights);
     this.#appTokens = new AppTokens(this.#clients, partitionHash, flights);
     this.#redeemOnce = new RedeemOnce({
-      lockStore: this.#cache.lockStore,
+      lockStore: telemetry ? new TracedLockStore(lockStore, telemetry, 'redemption') : lockStore,
       records: new RedemptionRecords(this.#hasher, this.#cache.values, settings.recordTtlMs),
       events,
       lockStoreError,
@@ -204,6 +214,13 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     request: DistributedAuthorizationCodeRequest,
     authCodePayload?: AuthorizationCodePayload,
   ): Promise<AuthenticationResult> {
+    return this.#run(OPERATION.acquire_token_by_code, () => this.#byCode(request, authCodePayload));
+  }
+
+  #byCode(
+    request: DistributedAuthorizationCodeRequest,
+    authCodePayload: AuthorizationCodePayload | undefined,
+  ): Promise<AuthenticationResult> {
     this.#assertOpen();
     validateCodeRequest(request);
     const { binding, ...msalRequest } = request;
@@ -222,7 +239,7 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
         }),
       purge: (homeAccountId) => this.#accounts.purge(homeAccountId),
     };
-    return this.#track(this.#redeemOnce.run(codeHash, bindingHash, tokens));
+    return this.#redeemOnce.run(codeHash, bindingHash, tokens);
   }
 
   /**
@@ -252,8 +269,10 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * ```
    */
   async acquireTokenSilent(request: DistributedSilentFlowRequest): Promise<AuthenticationResult> {
-    this.#assertOpen();
-    return this.#track(this.#accounts.silent(request));
+    return this.#run(OPERATION.acquire_token_silent, () => {
+      this.#assertOpen();
+      return this.#accounts.silent(request);
+    });
   }
 
   /**
@@ -276,16 +295,16 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * ```
    */
   async acquireTokenByRefreshToken(request: RefreshTokenRequest): Promise<AuthenticationResult | null> {
-    this.#assertOpen();
-    requireObject(request, 'request');
-    requireNonEmptyString(request.refreshToken, 'request.refreshToken', 16 * 1024);
-    // Like a redemption, the partition is the account Entra ID answers for. MSAL stores a refresh
-    // result only for an account already in the cache unless forced, and this one is empty.
-    return this.#track(
-      this.#clients
+    return this.#run(OPERATION.acquire_token_by_refresh_token, () => {
+      this.#assertOpen();
+      requireObject(request, 'request');
+      requireNonEmptyString(request.refreshToken, 'request.refreshToken', 16 * 1024);
+      // Like a redemption, the partition is the account Entra ID answers for. MSAL stores a refresh
+      // result only for an account already in the cache unless forced, and this one is empty.
+      return this.#clients
         .clientFor(undefined, request.authority)
-        .then(({ client }) => client.acquireTokenByRefreshToken({ ...request, forceCache: true })),
-    );
+        .then(({ client }) => client.acquireTokenByRefreshToken({ ...request, forceCache: true }));
+    });
   }
 
   /**
@@ -301,9 +320,11 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * ```
    */
   async acquireTokenByClientCredential(request: ClientCredentialRequest): Promise<AuthenticationResult | null> {
-    this.#assertOpen();
-    requireObject(request, 'request');
-    return this.#track(this.#appTokens.clientCredential(request));
+    return this.#run(OPERATION.acquire_token_by_client_credential, () => {
+      this.#assertOpen();
+      requireObject(request, 'request');
+      return this.#appTokens.clientCredential(request);
+    });
   }
 
   /**
@@ -319,9 +340,11 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * ```
    */
   async acquireTokenOnBehalfOf(request: OnBehalfOfRequest): Promise<AuthenticationResult | null> {
-    this.#assertOpen();
-    requireObject(request, 'request');
-    return this.#track(this.#appTokens.onBehalfOf(request));
+    return this.#run(OPERATION.acquire_token_on_behalf_of, () => {
+      this.#assertOpen();
+      requireObject(request, 'request');
+      return this.#appTokens.onBehalfOf(request);
+    });
   }
 
   /**
@@ -330,8 +353,10 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * @param homeAccountId - MSAL's `AccountInfo.homeAccountId`
    */
   async getAccountByHomeId(homeAccountId: string): Promise<AccountInfo | null> {
-    this.#assertOpen();
-    return this.#track(this.#accounts.accountByHomeId(homeAccountId));
+    return this.#run(OPERATION.get_account_by_home_id, () => {
+      this.#assertOpen();
+      return this.#accounts.accountByHomeId(homeAccountId);
+    });
   }
 
   /**
@@ -347,9 +372,11 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
    * ```
    */
   async removeAccount(account: AccountInfo): Promise<void> {
-    this.#assertOpen();
-    requireObject(account, 'account');
-    return this.#track(this.#accounts.remove(account));
+    return this.#run(OPERATION.remove_account, () => {
+      this.#assertOpen();
+      requireObject(account, 'account');
+      return this.#accounts.remove(account);
+    });
   }
 
   /**
@@ -390,6 +417,15 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([...this.#operations]);
+  }
+
+  /**
+   * Runs a public operation (as its span, timed, with telemetry on) and tracks it for close().
+   * Without telemetry, `work` runs as the method's own body: what it throws, the method rejects with.
+   */
+  #run<T>(operation: OperationVocabulary, work: () => Promise<T>): Promise<T> {
+    const telemetry = this.#telemetry;
+    return this.#track(telemetry ? telemetry.operation(operation, work) : work());
   }
 
   /** Remembers a call in flight until it settles, for close(). */

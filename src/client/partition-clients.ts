@@ -4,16 +4,18 @@
  * one), with the authority's metadata discovered once for all of them.
  */
 import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
-import type { Configuration, ICachePlugin } from '@azure/msal-node';
+import type { Configuration, ICachePlugin, INetworkModule } from '@azure/msal-node';
 import type { CacheInternals } from '../cache/cache-internals';
 import type { PartitionCachePlugin } from '../cache/cache-plugin';
 import type { Snapshot } from '../cache/partition-repository';
 import { PartitionKey } from '../cache/partition-key';
 import { InvalidArgumentError } from '../errors';
 import { LruMap } from '../internal/lru-map';
+import { tracedNetworkClient } from '../telemetry/token-requests';
+import type { Telemetry } from '../telemetry/telemetry';
 import { AuthorityMetadataCache, MAX_AUTHORITIES } from './authority-metadata';
 import { CacheOnlyClient } from './cache-only-client';
-import { RedeemingClient } from './redeeming-client';
+import { WatchedClient } from './watched-client';
 
 const DEFAULT_AUTHORITY = 'https://login.microsoftonline.com/common';
 
@@ -40,12 +42,18 @@ export class PartitionClients {
   private readonly configurations = new LruMap<string, { metadata: string | undefined; configuration: Configuration }>(MAX_AUTHORITIES);
   private readonly accountPartitions = new LruMap<string, PartitionKey>(PARTITION_KEYS_REMEMBERED);
 
+  /** With telemetry on: wraps a client's network client so that its token requests are traced. */
+  private readonly tracedNetwork: ((inner: INetworkModule) => INetworkModule) | undefined;
+
+  /** @param telemetry - traces the token requests of every client built here (none: nothing is wrapped) */
   constructor(
     private readonly config: Configuration,
     private readonly cache: CacheInternals,
+    telemetry?: Telemetry,
   ) {
     this.authorityMetadata = new AuthorityMetadataCache(config.system);
     this.base = withQuietLogger(config);
+    this.tracedNetwork = telemetry && ((inner) => tracedNetworkClient(inner, telemetry));
   }
 
   get clientId(): string {
@@ -107,7 +115,7 @@ export class PartitionClients {
 
   /**
    * A client for one redemption: its partition is the account MSAL writes, and it reports each
-   * POST it starts through `onSend` (see {@link RedeemingClient}).
+   * POST it starts through `onSend` (see {@link WatchedClient}).
    */
   async redeemingClient(requestAuthority: string | undefined, onSend: () => void): Promise<ConfidentialClientApplication> {
     return this.build(this.cache.operationPlugin(undefined, this.clientId), requestAuthority, onSend);
@@ -136,7 +144,8 @@ export class PartitionClients {
     const metadata = await this.metadataFor(authority);
     const forAuthority = this.configurationFor(authority, metadata);
     const configuration: Configuration = cachePlugin ? { ...forAuthority, cache: { ...forAuthority.cache, cachePlugin } } : forAuthority;
-    return onSend ? new RedeemingClient(configuration, onSend) : new ConfidentialClientApplication(configuration);
+    const wrap = this.tracedNetwork;
+    return onSend || wrap ? new WatchedClient(configuration, { onSend, wrap }) : new ConfidentialClientApplication(configuration);
   }
 
   /** The configuration of a client for `authority` (MSAL copies it: it is never modified). */
