@@ -10,16 +10,10 @@ import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
 import { ConfidentialClientApplication, CryptoProvider, InteractionRequiredAuthError } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache, InvalidArgumentError, MemoryLockStore } from '../../src';
-import type {
-  CacheHitEvent,
-  DistributedClientApplicationOptions,
-  DistributedTokenCacheOptions,
-  LockStore,
-  StoreErrorEvent,
-} from '../../src';
+import type { CacheHitEvent, DistributedClientApplicationOptions, DistributedTokenCacheOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
 import { addRandomUser, useFakeEntraId } from '../helpers/entra';
-import { observedLockStore } from '../helpers/observed-lock-store';
+import { flightPair } from '../helpers/flight-pair';
 import { rejectionOf } from '../helpers/assertions';
 import { OtelHarness, total } from '../helpers/otel';
 import { redisUrl } from '../helpers/stores';
@@ -267,51 +261,9 @@ describe('metrics of failures', () => {
 });
 
 describe('flights', () => {
-  /** `count` app instances, each its own cache (no joining in process), on one store and one lock store. */
-  function fleet(count: number): { apps: DistributedClientApplication[]; busy: () => Promise<void> } {
-    const store = new Keyv();
-    const locks = new MemoryLockStore();
-    let busyClaims = 0;
-    const waiting: (() => void)[] = [];
-    const lockStore: LockStore = observedLockStore(locks, {
-      onClaim: (key, claim) => {
-        if (!key.startsWith('flight:') || claim.state !== 'busy') return;
-        busyClaims++;
-        waiting.splice(0).forEach((resolve) => resolve());
-      },
-    });
-    const apps = Array.from({ length: count }, () => {
-      const cache = new DistributedTokenCache({ store, lockStore, telemetry: otel.telemetry });
-      cleanups.push(() => cache.close());
-      return appOn(cache);
-    });
-    const busy = (): Promise<void> => (busyClaims > 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve)));
-    return { apps, busy };
-  }
-
-  /** Runs `call` on both apps while the fake holds its answers, until the second finds the first's flight busy. */
-  async function inOneFlight<T>(
-    apps: DistributedClientApplication[],
-    busy: () => Promise<void>,
-    call: (app: DistributedClientApplication) => Promise<T>,
-  ) {
-    const release = entra().holdTokenResponses();
-    try {
-      const arrived = once(entra(), 'token-request');
-      const holder = call(apps[0]!);
-      await arrived;
-      const waiter = call(apps[1]!);
-      await busy();
-      release();
-      return await Promise.allSettled([holder, waiter]);
-    } finally {
-      release();
-    }
-  }
-
   it('count the holder and the waiter by grant and outcome, and the wait', async () => {
-    const { apps, busy } = fleet(2);
-    const settled = await inOneFlight(apps, busy, (app) => app.acquireTokenByClientCredential({ scopes: appScopes }));
+    const pair = flightPair(entra(), { telemetry: otel.telemetry }, cleanups);
+    const settled = await pair.inOneFlight((app) => app.acquireTokenByClientCredential({ scopes: appScopes }));
     expect(settled.map((each) => each.status)).toEqual(['fulfilled', 'fulfilled']);
     expect(entra().tokenCallCount({ grantType: 'client_credentials' })).toBe(1);
     const flights = await otel.points('msal_dc.flights');
@@ -330,9 +282,9 @@ describe('flights', () => {
   });
 
   it('count a failed flight as waited with outcome failed, on the waiter', async () => {
-    const { apps, busy } = fleet(2);
+    const pair = flightPair(entra(), { telemetry: otel.telemetry }, cleanups);
     entra().injectFailure('http503', { grantType: 'client_credentials', count: 10 });
-    const settled = await inOneFlight(apps, busy, (app) => app.acquireTokenByClientCredential({ scopes: appScopes }));
+    const settled = await pair.inOneFlight((app) => app.acquireTokenByClientCredential({ scopes: appScopes }));
     expect(settled.map((each) => each.status)).toEqual(['rejected', 'rejected']);
     const flights = await otel.points('msal_dc.flights');
     expect(total(flights, { 'msal_dc.flight.role': 'held' })).toBe(1);
