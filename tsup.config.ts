@@ -20,8 +20,12 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   // `__filename` in the ESM build too: src/telemetry/otel-api.ts loads the optional
-  // @opentelemetry/api with createRequire(__filename) there (import.meta.url in CommonJS likewise).
-  shims: true,
+  // @opentelemetry/api with createRequire(__filename). A banner rather than tsup's `shims`, whose
+  // shim module would be a source from node_modules in the source maps (and CommonJS needs none).
+  banner: ({ format }) =>
+    format === 'esm'
+      ? { js: "import { fileURLToPath as __mdcFileURLToPath } from 'node:url';\nconst __filename = __mdcFileURLToPath(import.meta.url);" }
+      : undefined,
   // The testing entry uses the main entry's error classes (src/testing/lock-store-contract.ts checks
   // a store's errors with instanceof, as redeem-once does), so it must load dist/index.* rather than
   // bundle copies of them: its imports of src/errors become imports of 'msal-distributed-cache' (the

@@ -113,6 +113,11 @@ export function flightClaimKey(flightHash: string, baseVersion: string, round: n
   return `flight:${flightHash}:${baseVersion || '-'}:${round}`;
 }
 
+/** The flight hash of a round's claim key (as {@link flightClaimKey} made it), or `undefined` for another key. */
+export function flightHashOfClaimKey(claimKey: string): string | undefined {
+  return /^flight:([0-9a-f]+):/.exec(claimKey)?.[1];
+}
+
 /** The name a flight round's outcome is MACed under (its claim key, in a namespace of its own). */
 export function flightOutcomeName(claimKey: string): string {
   return `flight-outcome:{${claimKey}}`;

@@ -12,7 +12,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   flight: ['lock', 'internal', 'storage-keys', 'events', 'errors'],
   redeem: ['lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
   cache: ['telemetry', 'lock', 'crypto', 'internal', 'storage-keys', 'events', 'errors'],
-  telemetry: ['lock', 'internal', 'events', 'errors'],
+  telemetry: ['lock', 'internal', 'storage-keys', 'events', 'errors'],
   lock: ['internal', 'storage-keys', 'events', 'errors'],
   crypto: ['internal', 'errors'],
   internal: ['errors'],

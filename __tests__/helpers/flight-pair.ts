@@ -1,6 +1,7 @@
-// Two app instances in this process that share one flight: each its own cache (so no joining in
-// process) on one token store and one MemoryLockStore, and a way to run a call on both while the
-// fake Entra ID holds its answers, until the second has found the first's flight busy.
+// Two app instances in this process that share one flight (or one code's redemption): each its own
+// cache and app (so no joining in process) on one token store and one MemoryLockStore, and a way to
+// run a call on both while the fake Entra ID holds its answers, until the second has found the
+// first's claim busy.
 import { once } from 'node:events';
 import Keyv from 'keyv';
 import { DistributedClientApplication, DistributedTokenCache, MemoryLockStore } from '../../src';
@@ -13,9 +14,13 @@ export interface FlightPair {
   apps: [DistributedClientApplication, DistributedClientApplication];
   /**
    * Runs `call` on the first app, and once its request is at the fake (its answer held), on the
-   * second; lets the answer go once the second found the flight busy. Both outcomes.
+   * second; lets the answer go once the second found the claim busy (a flight's, or with
+   * `{ redemption: true }` a code's). Both outcomes.
    */
-  inOneFlight<T>(call: (app: DistributedClientApplication) => Promise<T>): Promise<PromiseSettledResult<T>[]>;
+  inOneFlight<T>(
+    call: (app: DistributedClientApplication) => Promise<T>,
+    claims?: { redemption: true },
+  ): Promise<PromiseSettledResult<T>[]>;
 }
 
 export function flightPair(
@@ -25,10 +30,11 @@ export function flightPair(
 ): FlightPair {
   const store = new Keyv();
   let busyClaims = 0;
+  let redemptions = false;
   const waiting: (() => void)[] = [];
   const lockStore = observedLockStore(new MemoryLockStore(), {
     onClaim: (key, claim) => {
-      if (!isFlightKey(key) || claim.state !== 'busy') return;
+      if (isFlightKey(key) === redemptions || claim.state !== 'busy') return;
       busyClaims++;
       waiting.splice(0).forEach((resolve) => resolve());
     },
@@ -45,8 +51,9 @@ export function flightPair(
   const busy = (): Promise<void> => (busyClaims > 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve)));
   return {
     apps,
-    async inOneFlight(call) {
+    async inOneFlight(call, claims) {
       busyClaims = 0;
+      redemptions = claims?.redemption === true;
       const release = entra.holdTokenResponses();
       try {
         const arrived = once(entra, 'token-request');

@@ -12,6 +12,7 @@ import { ConfidentialClientApplication, CryptoProvider, InteractionRequiredAuthE
 import { DistributedClientApplication, DistributedTokenCache, InvalidArgumentError, MemoryLockStore } from '../../src';
 import type { CacheHitEvent, DistributedClientApplicationOptions, DistributedTokenCacheOptions, StoreErrorEvent } from '../../src';
 import { RedisServer } from '../../src/testing';
+import { internalsOf } from '../../src/cache/cache-internals';
 import { addRandomUser, useFakeEntraId } from '../helpers/entra';
 import { flightPair } from '../helpers/flight-pair';
 import { rejectionOf } from '../helpers/assertions';
@@ -120,6 +121,27 @@ describe('metrics, with providers passed in the option', () => {
     expect(await otel.points('msal_dc.l1.evictions')).toEqual([expect.objectContaining({ value: 0 })]);
     const scope = (await otel.collect()).scopeMetrics.map((each) => each.scope);
     expect(scope).toEqual([{ name: 'msal-distributed-cache', version: LIBRARY_VERSION, schemaUrl: undefined }]);
+  });
+});
+
+describe('the L1 figures', () => {
+  it('are the sum of the L1s of the caches recording with one provider, and a closed cache leaves them', async () => {
+    const caches = [redisCache({ telemetry: otel.telemetry }), redisCache({ telemetry: otel.telemetry })];
+    for (const cache of caches) {
+      const seen = lookupsOf(cache);
+      const app = appOn(cache);
+      const signIn = await app.acquireTokenByCode({ code: entra().mintCode({ redirectUri }), redirectUri, scopes });
+      for (let call = 0; call < 200 && seen.l1 === 0; call++)
+        await app.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes });
+      expect(seen.l1).toBeGreaterThan(0);
+    }
+    const stats = caches.map((cache) => internalsOf(cache).l1!.stats);
+    expect(stats.map((each) => each.entries)).toEqual([1, 1]);
+    expect(total(await otel.points('msal_dc.l1.entries'))).toBe(2);
+    expect(total(await otel.points('msal_dc.l1.size'))).toBe(stats[0]!.bytes + stats[1]!.bytes);
+    await caches[0]!.close();
+    expect(total(await otel.points('msal_dc.l1.entries'))).toBe(1);
+    expect(total(await otel.points('msal_dc.l1.size'))).toBe(internalsOf(caches[1]!).l1!.stats.bytes);
   });
 });
 

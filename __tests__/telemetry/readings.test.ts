@@ -1,11 +1,12 @@
 // What telemetry reads from untrusted text, and how strictly: the grant of a token request's body,
 // the AADSTS family of an error code, an error's type, an OAuth error, and the traceparent carried
-// in a flight's outcome (authenticated, and still read as untrusted).
+// in a flight's or a redemption's outcome (authenticated, and still read as untrusted).
 import { ServerError } from '@azure/msal-node';
 import { InvalidArgumentError, LockTimeoutError } from '../../src';
 import { openFlightOutcome, sealFlightOutcome } from '../../src/flight/flight-outcome';
 import type { FlightOutcome } from '../../src/flight/flight-outcome';
 import { CodeHasher } from '../../src/redeem/code-hasher';
+import { parseOutcome } from '../../src/redeem/outcome';
 import { aadstsFamilyOf, errorTypeOf, oauthErrorOf } from '../../src/telemetry/names';
 import { grantTypeOf } from '../../src/telemetry/token-requests';
 import { parseTraceparent, traceparentOf } from '../../src/telemetry/traceparent';
@@ -90,4 +91,18 @@ test("a flight outcome keeps a holder's traceparent only when it is one exactly 
   expect(openFlightOutcome(sealFlightOutcome({ state: 'ok', shape: 's', trace: TRACEPARENT }, mac, key), mac, 'flight:abc:v1:1')).toEqual({
     state: 'abandoned',
   });
+});
+
+test("a redemption outcome keeps the redeemer's traceparent only when it is one exactly", () => {
+  const redeemed = { state: 'redeemed', homeAccountId: 'oid.tid', bindingHash: 'b', redeemedAt: 1 };
+  expect(parseOutcome(JSON.stringify({ ...redeemed, trace: TRACEPARENT }))).toEqual({ ...redeemed, trace: TRACEPARENT });
+  expect(parseOutcome(JSON.stringify({ state: 'expired', trace: TRACEPARENT }))).toEqual({ state: 'expired', trace: TRACEPARENT });
+  for (const trace of [TRACEPARENT.toUpperCase(), `x${TRACEPARENT}`, '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', {}])
+    expect(parseOutcome(JSON.stringify({ ...redeemed, trace }))).toEqual(redeemed);
+  expect(parseOutcome(JSON.stringify({ state: 'redeemed', trace: TRACEPARENT }))).toEqual({ state: 'unknown', trace: TRACEPARENT });
+  expect([parseOutcome('null'), parseOutcome('7'), parseOutcome('{')]).toEqual([
+    { state: 'unknown' },
+    { state: 'unknown' },
+    { state: 'unknown' },
+  ]);
 });

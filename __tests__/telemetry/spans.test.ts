@@ -46,6 +46,8 @@ describe('spans', () => {
     const msal = app();
     const signIn = await msal.acquireTokenByCode({ code: entra().mintCode({ redirectUri }), redirectUri, scopes });
     otel.exporter.reset();
+    const held: string[] = [];
+    msal.on('flight:held', ({ flightHash }) => held.push(flightHash));
     const tracer = otel.tracerProvider.getTracer('the-app');
     await tracer.startActiveSpan('GET /profile', async (caller) => {
       await msal.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes, forceRefresh: true });
@@ -77,8 +79,11 @@ describe('spans', () => {
     });
     const read = spans.find((span) => span.name === 'msal_dc cache.read')!;
     expect(read.attributes).toEqual({ 'msal_dc.partition.hash': expect.stringMatching(/^[0-9a-f]{32}$/), 'msal_dc.cache.level': 'store' });
+    // The flight is named by its hash, as the flight events name it.
+    expect(held).toEqual([expect.stringMatching(/^[0-9a-f]{32}$/)]);
     expect(spans.find((span) => span.name === 'msal_dc lock.claim')!.attributes).toEqual({
       'msal_dc.lock.purpose': 'flight',
+      'msal_dc.flight.hash': held[0],
       'msal_dc.lock.result': 'claimed',
     });
   });
@@ -106,6 +111,28 @@ describe('spans', () => {
     expect(holding.links).toEqual([]);
   });
 
+  it("a duplicate's operation span links to the redeemer's token request (its traceparent, in the MACed redemption outcome)", async () => {
+    const pair = flightPair(entra(), { telemetry: otel.telemetry }, cleanups);
+    const pkce = await new CryptoProvider().generatePkceCodes();
+    const code = entra().mintCode({ redirectUri, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256' });
+    const settled = await pair.inOneFlight((msal) => msal.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: pkce.verifier }), {
+      redemption: true,
+    });
+    expect(settled.map((each) => each.status)).toEqual(['fulfilled', 'fulfilled']);
+    const spans = otel.spans();
+    const request = spans.find(
+      (span) => span.name === 'msal_dc token_request' && span.attributes['msal_dc.grant_type'] === 'authorization_code',
+    )!;
+    const operations = spans.filter((span) => span.name === 'msal_dc acquire_token_by_code');
+    expect(operations).toHaveLength(2);
+    const redeemer = operations.find((span) => span.spanContext().traceId === request.spanContext().traceId)!;
+    const duplicate = operations.find((span) => span !== redeemer)!;
+    expect(redeemer.links).toEqual([]);
+    expect(duplicate.links.map((link) => link.context)).toEqual([
+      expect.objectContaining({ traceId: request.spanContext().traceId, spanId: request.spanContext().spanId }),
+    ]);
+  });
+
   it('a failed operation has status ERROR, its error type, and the exception with its name and message only', async () => {
     const msal = app();
     const pkce = await new CryptoProvider().generatePkceCodes();
@@ -118,7 +145,14 @@ describe('spans', () => {
       .filter((span) => span.name === 'msal_dc acquire_token_by_code' && span.status.code === SpanStatusCode.ERROR);
     expect(failed).toHaveLength(1);
     expect(failed[0]!.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_CODE_ALREADY_REDEEMED' });
-    expect(failed[0]!.attributes).toEqual({ 'error.type': 'ERR_CODE_ALREADY_REDEEMED' });
+    // The code by its keyed hash, as redeem-once's events and the lock store's spans name it.
+    const refused: string[] = [];
+    msal.on('redeem:refused', ({ codeHash }) => refused.push(codeHash));
+    await rejectionOf(msal.acquireTokenByCode({ code, redirectUri, scopes, codeVerifier: randomUUID() }));
+    expect(failed[0]!.attributes).toEqual({ 'msal_dc.code.hash': refused[0], 'error.type': 'ERR_CODE_ALREADY_REDEEMED' });
+    const claims = otel.spans().filter((span) => span.name === 'msal_dc lock.claim');
+    expect(claims.map((span) => span.attributes['msal_dc.code.hash'])).toEqual(claims.map(() => refused[0]));
+    expect(claims.map((span) => span.attributes['msal_dc.lock.result'])).toEqual(['claimed', 'done', 'done']);
     expect(failed[0]!.events.map((event) => [event.name, event.attributes])).toEqual([
       [
         'exception',

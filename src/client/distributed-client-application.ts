@@ -31,7 +31,7 @@ import { RedeemOnce } from '../redeem/redeem-once';
 import type { RedemptionTokens } from '../redeem/redeem-once';
 import { RedemptionRecords } from '../redeem/redemption-records';
 import { TokenFlights } from '../flight/token-flights';
-import { OPERATION } from '../telemetry/names';
+import { ATTR, OPERATION } from '../telemetry/names';
 import type { OperationVocabulary } from '../telemetry/names';
 import { telemetryFrom } from '../telemetry/options';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -139,6 +139,7 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     this.#appTokens = new AppTokens(this.#clients, partitionHash, flights);
     this.#redeemOnce = new RedeemOnce({
       lockStore: telemetry ? new TracedLockStore(lockStore, telemetry, 'redemption') : lockStore,
+      trace: telemetry,
       records: new RedemptionRecords(this.#hasher, this.#cache.values, settings.recordTtlMs),
       events,
       lockStoreError,
@@ -226,6 +227,7 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     validateCodeRequest(request);
     const { binding, ...msalRequest } = request;
     const codeHash = this.#hasher.code(request.code);
+    this.#telemetry?.annotate(ATTR.codeHash, codeHash);
     const bindingHash = this.#hasher.binding({ codeVerifier: request.codeVerifier, binding });
     // They go on after close() until the redemption ends (close() waits for it).
     const tokens: RedemptionTokens = {

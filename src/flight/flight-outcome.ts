@@ -14,6 +14,7 @@ import {
   StoreUnavailableError,
   TokenEndpointUnavailableError,
 } from '../errors';
+import { traceOf } from '../internal/trace-links';
 import { flightOutcomeName } from '../storage-keys';
 
 /** What an error needs to be raised again on a waiter: strings only, capped. */
@@ -37,14 +38,6 @@ export interface RecordedError {
  */
 export type FlightOutcome =
   { state: 'ok'; shape: string; trace?: string } | { state: 'failed'; error: RecordedError; trace?: string } | { state: 'abandoned' };
-
-/** A W3C traceparent (version 00), exactly: lower-case hex, ids not all zero. */
-const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
-
-/** `{ trace }` when `value` is a traceparent, else nothing. */
-function traceOf(value: unknown): { trace?: string } {
-  return typeof value === 'string' && TRACEPARENT.test(value) ? { trace: value } : {};
-}
 
 /** Signs and verifies records (the app's record MAC: {@link CodeHasher}'s). */
 export interface RecordMac {

@@ -14,6 +14,7 @@
 import { LockTimeoutError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import type { EventSink, FlightGrant, TokenFlightEvents } from '../events';
 import type { Claim, Lease, LockStore } from '../lock/lock-store';
+import type { TraceLinks } from '../internal/trace-links';
 import { flightClaimKey } from '../storage-keys';
 import { openFlightOutcome, raisedAgain, recordError, sealFlightOutcome } from './flight-outcome';
 import type { FlightOutcome, RecordMac } from './flight-outcome';
@@ -40,15 +41,7 @@ export interface FlightParts {
   lockStoreError: (error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored') => void;
   settings: FlightSettings;
   /** Telemetry's links between a holder's token request and its waiters (none: telemetry off). */
-  trace?: FlightTrace | undefined;
-}
-
-/** How a holder's token request is found, and how a waiter's span links to it (see src/telemetry). */
-export interface FlightTrace {
-  /** Runs `send`; `traceparent()` then names the token request it made, when that was traced. */
-  watchTokenRequest<T>(send: () => Promise<T>): { promise: Promise<T>; traceparent: () => string | undefined };
-  /** Links the caller's active span (its operation) to the token request named by `traceparent`. */
-  linkTo(traceparent: string): void;
+  trace?: TraceLinks | undefined;
 }
 
 /** A read of the partition a flight's token lives in: its version names the round. */
@@ -190,7 +183,7 @@ export class TokenFlights {
     );
     keepAlive.unref();
     let result: T;
-    let watched: ReturnType<FlightTrace['watchTokenRequest']> | undefined;
+    let watched: ReturnType<TraceLinks['watchTokenRequest']> | undefined;
     const trace = (): { trace?: string } => {
       const traceparent = watched?.traceparent();
       return traceparent === undefined ? {} : { trace: traceparent };

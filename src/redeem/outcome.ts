@@ -4,9 +4,15 @@
  * carries a MAC under the app's secret, bound to its storage key, so that nobody who can write to
  * a store can put another user's account in a record.
  */
+import { traceOf } from '../internal/trace-links';
 import type { CodeHasher } from './code-hasher';
 
-export type RedemptionOutcome =
+export type RedemptionOutcome = RedemptionState & {
+  /** The W3C traceparent of the redeemer's token request, when it was traced (duplicates' spans link to it). */
+  trace?: string;
+};
+
+type RedemptionState =
   /**
    * Tokens were issued and written to the account's partition. `refreshRequired`: Entra ID said
    * the code was redeemed again (AADSTS54005) and may have revoked them, so a duplicate is
@@ -30,33 +36,38 @@ export function serializeOutcome(outcome: RedemptionOutcome): string {
 export function parseOutcome(text: string | undefined): RedemptionOutcome {
   try {
     const value = JSON.parse(text ?? '') as Record<string, unknown>;
-    switch (value?.state) {
-      case 'redeemed':
-        if (
-          typeof value.homeAccountId === 'string' &&
-          value.homeAccountId &&
-          typeof value.bindingHash === 'string' &&
-          typeof value.redeemedAt === 'number'
-        ) {
-          return {
-            state: 'redeemed',
-            homeAccountId: value.homeAccountId,
-            bindingHash: value.bindingHash,
-            redeemedAt: value.redeemedAt,
-            ...(value.refreshRequired === true && { refreshRequired: true }),
-          };
-        }
-        break;
-      case 'failed':
-        if (typeof value.errorCode === 'string') return { state: 'failed', errorCode: value.errorCode.slice(0, 100) };
-        break;
-      case 'already-redeemed':
-      case 'expired':
-      case 'unknown':
-        return { state: value.state };
-    }
+    return { ...parseState(value), ...traceOf(value?.trace) };
   } catch {
-    // fall through
+    return { state: 'unknown' };
+  }
+}
+
+/** The state of a parsed outcome; anything malformed is `unknown`. */
+function parseState(value: Record<string, unknown> | null): RedemptionState {
+  switch (value?.state) {
+    case 'redeemed':
+      if (
+        typeof value.homeAccountId === 'string' &&
+        value.homeAccountId &&
+        typeof value.bindingHash === 'string' &&
+        typeof value.redeemedAt === 'number'
+      ) {
+        return {
+          state: 'redeemed',
+          homeAccountId: value.homeAccountId,
+          bindingHash: value.bindingHash,
+          redeemedAt: value.redeemedAt,
+          ...(value.refreshRequired === true && { refreshRequired: true }),
+        };
+      }
+      break;
+    case 'failed':
+      if (typeof value.errorCode === 'string') return { state: 'failed', errorCode: value.errorCode.slice(0, 100) };
+      break;
+    case 'already-redeemed':
+    case 'expired':
+    case 'unknown':
+      return { state: value.state };
   }
   return { state: 'unknown' };
 }

@@ -11,6 +11,7 @@
 import type { AuthenticationResult } from '@azure/msal-node';
 import type { MsalDistributedCacheError } from '../errors';
 import type { EventSink, RedeemEvents } from '../events';
+import type { TraceLinks } from '../internal/trace-links';
 import type { LockStore } from '../lock/lock-store';
 import { Redemption } from './redemption';
 import type { RedemptionRecords } from './redemption-records';
@@ -48,6 +49,8 @@ export interface RedeemOnceParts {
   /** Reports a lock-store failure (`store:error` with `operation: 'lock'`), whether thrown or ignored. */
   lockStoreError(error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored'): void;
   settings: RedeemOnceSettings;
+  /** Telemetry's links between the redeemer's token request and the duplicates (none: telemetry off). */
+  trace?: TraceLinks | undefined;
 }
 
 export class RedeemOnce {

@@ -7,6 +7,7 @@
 import type { AuthenticationResult } from '@azure/msal-node';
 import { LockTimeoutError, MsalDistributedCacheError, StoreUnavailableError } from '../errors';
 import type { RedeemEvents, RefusalReason } from '../events';
+import { traceOf } from '../internal/trace-links';
 import type { Claim, Lease } from '../lock/lock-store';
 import type { RedemptionOutcome } from './outcome';
 import type { RedeemOnceParts, RedemptionTokens } from './redeem-once';
@@ -26,6 +27,8 @@ class TokenRequestTimedOut extends Error {
 export class Redemption {
   /** Held from a successful claim until the outcome is recorded (none when redeeming fail-open). */
   private lease: Lease | undefined;
+  /** The traceparent of this redeemer's token request, once sent and traced: recorded with the outcome. */
+  private requestTrace: () => string | undefined = () => undefined;
 
   /**
    * @param codeHash - keyed hash of the code
@@ -123,7 +126,9 @@ export class Redemption {
     try {
       // A late answer after the deadline still reaches the partition (MSAL writes it), but this
       // call, its lease renewal and close() no longer wait for it.
-      result = await Promise.race([this.tokens.redeem(onSend), expired]);
+      const watched = this.parts.trace?.watchTokenRequest(() => this.tokens.redeem(onSend));
+      if (watched) this.requestTrace = watched.traceparent;
+      result = await Promise.race([watched ? watched.promise : this.tokens.redeem(onSend), expired]);
     } catch (error) {
       return this.afterFailedRedemption(error, sent);
     } finally {
@@ -192,6 +197,7 @@ export class Redemption {
 
   /** A duplicate: answers from the recorded outcome. */
   private async answer(outcome: RedemptionOutcome): Promise<AuthenticationResult> {
+    if (outcome.trace !== undefined) this.parts.trace?.linkTo(outcome.trace);
     switch (outcome.state) {
       case 'redeemed': {
         if (!this.bindingHash || outcome.bindingHash !== this.bindingHash)
@@ -236,7 +242,7 @@ export class Redemption {
     try {
       accepted = await this.parts.lockStore.complete(
         this.lease,
-        this.parts.records.seal(this.codeHash, outcome),
+        this.parts.records.seal(this.codeHash, { ...outcome, ...traceOf(this.requestTrace()) }),
         this.parts.settings.recordTtlMs,
       );
     } catch (error) {

@@ -23,7 +23,6 @@ import {
   INVALIDATION,
   LIBRARY_NAME,
   LIBRARY_VERSION,
-  METRIC,
   REDEMPTION,
   REFUSED,
   SPAN,
@@ -31,6 +30,8 @@ import {
   storeErrorAttrs,
 } from './names';
 import type { Attrs, CacheLevel, OperationVocabulary } from './names';
+import { observeL1 } from './l1-figures';
+import type { L1StatsSource } from './l1-figures';
 import type { OtelApi } from './otel-api';
 import { parseTraceparent, traceparentOf } from './traceparent';
 
@@ -39,15 +40,13 @@ export interface CacheReadProbe {
   level: CacheLevel | undefined;
 }
 
-/** What the L1 figures are read from (L1Cache's `stats`). */
-export interface L1StatsSource {
-  readonly stats: { readonly entries: number; readonly bytes: number; readonly evictions: number };
-}
-
 /** Set in the context of a flight holder's request: the token request reports its span there. */
 interface TokenRequestWatch {
   traceparent: string | undefined;
 }
+
+/** At most this many error types per operation are told apart; any other is `_OTHER`. */
+const MAX_ERROR_TYPES = 100;
 
 /** Seconds since `started` (a `performance.now()`). */
 export function secondsSince(started: number): number {
@@ -62,7 +61,6 @@ export class Telemetry {
   readonly internalSpan: SpanOptions;
   readonly clientSpan: SpanOptions;
   readonly #watchKey: symbol;
-  #l1Observables: Parameters<Meter['addBatchObservableCallback']>[1] | undefined;
 
   /**
    * @param meterProvider - `MeterProvider` of the API (the app's, or the global one)
@@ -122,7 +120,9 @@ export class Telemetry {
 
   #failed(op: OperationVocabulary, span: Span, started: number, error: unknown): void {
     try {
-      const type = errorTypeOf(error);
+      let type = errorTypeOf(error);
+      // Error types are a finite set (codes and class names); should a server invent codes, they stop here.
+      if (!op.failures.has(type) && op.failures.size >= MAX_ERROR_TYPES) type = '_OTHER';
       let attrs = op.failures.get(type);
       if (attrs === undefined) {
         attrs = Object.freeze({ [ATTR.operation]: op.name, [ATTR.outcome]: 'failure', [ATTR.errorType]: type });
@@ -147,6 +147,12 @@ export class Telemetry {
     const message = error instanceof Error ? error.message.slice(0, 500) : '';
     span.recordException({ name: error instanceof Error ? error.name : type, code: type, message });
     span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: type });
+  }
+
+  /** Sets an attribute on the active span (the caller's operation), when it records. */
+  annotate(key: string, value: string): void {
+    const span = this.api.trace.getActiveSpan();
+    if (span?.isRecording()) span.setAttribute(key, value);
   }
 
   /** Times one partition read as a `msal_dc cache.read` span; `read` sets the probe's level. */
@@ -230,26 +236,10 @@ export class Telemetry {
 
   /**
    * Reports an L1's entries, bytes and evictions at each collection, until the returned function
-   * is called (the cache's close).
+   * is called (the cache's close). The L1s of every cache recording with one meter are summed.
    */
   observeL1(l1: L1StatsSource): () => void {
-    const meter = this.#meter;
-    const [entries, size, evictions] = (this.#l1Observables ??= [
-      meter.createObservableGauge(METRIC.l1Entries, { unit: '{entry}', description: 'Partitions held by the in-process L1' }),
-      meter.createObservableGauge(METRIC.l1Size, { unit: 'By', description: 'Estimated heap held by the in-process L1' }),
-      meter.createObservableCounter(METRIC.l1Evictions, {
-        unit: '{entry}',
-        description: 'Partitions the L1 dropped to stay in its bounds',
-      }),
-    ]);
-    const callback: Parameters<Meter['addBatchObservableCallback']>[0] = (result) => {
-      const stats = l1.stats;
-      result.observe(entries!, stats.entries);
-      result.observe(size!, stats.bytes);
-      result.observe(evictions!, stats.evictions);
-    };
-    meter.addBatchObservableCallback(callback, this.#l1Observables);
-    return () => meter.removeBatchObservableCallback(callback, this.#l1Observables!);
+    return observeL1(this.#meter, l1);
   }
 
   /**

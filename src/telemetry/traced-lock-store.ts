@@ -2,11 +2,13 @@
  * The lock store as redeem-once and fleet single flight use it, traced: each claim, wait,
  * completion and settlement is a span (`msal_dc lock.claim`, `lock.wait`, `lock.complete`,
  * `lock.settle`, a child of the active context) with its purpose and result, and each wait counts
- * in `msal_dc.lock.wait.duration`. Keys are hashes already; they are not recorded. Everything else
+ * in `msal_dc.lock.wait.duration`. Keys are hashes already: a span names the code by its keyed hash,
+ * or the flight by its hash, as the events do (never a round's partition version). Everything else
  * (locks, withdrawals, connections) passes through untouched.
  */
 import type { Span } from '@opentelemetry/api';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from '../lock/lock-store';
+import { flightHashOfClaimKey } from '../storage-keys';
 import { ATTR, SPAN } from './names';
 import type { LockPurpose } from './names';
 import { secondsSince } from './telemetry';
@@ -19,12 +21,17 @@ export class TracedLockStore implements LockStore {
   readonly #telemetry: Telemetry;
   readonly #purpose: LockPurpose;
   readonly #waitAttrs: Readonly<Record<string, string>>;
+  /** The attribute that names what a key is about: the code's keyed hash, or the flight's hash (as the events name them). */
+  readonly #keyAttribute: string;
+  readonly #hashOf: (key: string) => string | undefined;
 
   constructor(inner: LockStore, telemetry: Telemetry, purpose: LockPurpose) {
     this.#inner = inner;
     this.#telemetry = telemetry;
     this.#purpose = purpose;
     this.#waitAttrs = Object.freeze({ [ATTR.lockPurpose]: purpose });
+    this.#keyAttribute = purpose === 'redemption' ? ATTR.codeHash : ATTR.flightHash;
+    this.#hashOf = purpose === 'redemption' ? (key) => key : (key) => flightHashOfClaimKey(key)?.slice(0, 32);
     // Only a store that can withdraw a claim gets the method: redeem-once checks for it.
     if (inner.withdraw) this.withdraw = (lease) => inner.withdraw!(lease);
     if (inner.connect) this.connect = () => inner.connect!();
@@ -37,6 +44,7 @@ export class TracedLockStore implements LockStore {
   claim(key: string, options: ClaimOptions): Promise<Claim> {
     return this.#traced(
       SPAN.lockClaim,
+      key,
       () => this.#inner.claim(key, options),
       (claim) => claim.state,
     );
@@ -45,6 +53,7 @@ export class TracedLockStore implements LockStore {
   complete(lease: Lease, outcome: string, recordTtlMs: number): Promise<boolean> {
     return this.#traced(
       SPAN.lockComplete,
+      lease.key,
       () => this.#inner.complete(lease, outcome, recordTtlMs),
       (accepted) => (accepted ? 'recorded' : 'refused'),
     );
@@ -53,6 +62,7 @@ export class TracedLockStore implements LockStore {
   settle(key: string, outcome: string, recordTtlMs: number): Promise<string> {
     return this.#traced(
       SPAN.lockSettle,
+      key,
       () => this.#inner.settle(key, outcome, recordTtlMs),
       () => 'settled',
     );
@@ -63,6 +73,7 @@ export class TracedLockStore implements LockStore {
     try {
       await this.#traced(
         SPAN.lockWait,
+        key,
         () => this.#inner.waitForChange(key, timeoutMs),
         () => 'ended',
       );
@@ -75,10 +86,14 @@ export class TracedLockStore implements LockStore {
     return this.#inner.close();
   }
 
-  async #traced<T>(name: string, call: () => Promise<T>, result: (value: T) => string): Promise<T> {
+  async #traced<T>(name: string, key: string, call: () => Promise<T>, result: (value: T) => string): Promise<T> {
     const { tracer, internalSpan } = this.#telemetry;
     const span = tracer.startSpan(name, internalSpan);
-    if (span.isRecording()) span.setAttribute(ATTR.lockPurpose, this.#purpose);
+    if (span.isRecording()) {
+      span.setAttribute(ATTR.lockPurpose, this.#purpose);
+      const hash = this.#hashOf(key);
+      if (hash !== undefined) span.setAttribute(this.#keyAttribute, hash);
+    }
     try {
       const value = await call();
       if (span.isRecording()) span.setAttribute(ATTR.lockResult, result(value));

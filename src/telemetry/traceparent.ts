@@ -1,13 +1,10 @@
 /**
- * W3C `traceparent` (version 00) text of a span context, and its strict reading: what a flight's
- * holder records in its outcome so that the waiters' spans can link to its token request. The
- * record is authenticated (MAC), and read as untrusted all the same: anything but the exact shape,
- * or an all-zero id, is no link.
+ * W3C `traceparent` (version 00) text of a span context, and its strict reading (../internal/trace-links):
+ * what a flight's holder or a code's redeemer records in its outcome so that the waiters' spans can
+ * link to its token request. Anything but the exact shape, or an all-zero id, is no link.
  */
 import type { SpanContext } from '@opentelemetry/api';
-
-/** `00-<trace id: 32 hex>-<span id: 16 hex>-<flags: 2 hex>`, lower case. */
-export const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+import { TRACEPARENT } from '../internal/trace-links';
 
 export function traceparentOf(context: SpanContext): string | undefined {
   const text = `00-${context.traceId}-${context.spanId}-${(context.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
@@ -18,6 +15,6 @@ export function traceparentOf(context: SpanContext): string | undefined {
 export function parseTraceparent(text: unknown): SpanContext | undefined {
   if (typeof text !== 'string') return undefined;
   const match = TRACEPARENT.exec(text);
-  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return undefined;
+  if (!match) return undefined;
   return { traceId: match[1]!, spanId: match[2]!, traceFlags: parseInt(match[3]!, 16), isRemote: true };
 }
