@@ -3,6 +3,7 @@
 // the lock-store calls and the token request as its children.
 import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { CryptoProvider } from '@azure/msal-node';
 import { DistributedClientApplication, DistributedTokenCache } from '../../src';
@@ -130,6 +131,27 @@ describe('spans', () => {
     expect(redeemer.links).toEqual([]);
     expect(duplicate.links.map((link) => link.context)).toEqual([
       expect.objectContaining({ traceId: request.spanContext().traceId, spanId: request.spanContext().spanId }),
+    ]);
+  });
+
+  it('sampled out: no span is exported, the metrics are still recorded', async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({
+      sampler: new AlwaysOffSampler(),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const cache = new DistributedTokenCache({ telemetry: { meterProvider: otel.meterProvider, tracerProvider } });
+    const msal = new DistributedClientApplication(entra().msalConfig(), { cache });
+    cleanups.push(
+      () => msal.close(),
+      () => cache.close(),
+    );
+    const signIn = await msal.acquireTokenByCode({ code: entra().mintCode({ redirectUri }), redirectUri, scopes });
+    await msal.acquireTokenSilent({ homeAccountId: signIn.account!.homeAccountId, scopes, forceRefresh: true });
+    expect(exporter.getFinishedSpans()).toEqual([]);
+    expect((await otel.points('msal_dc.operation.duration')).map((point) => point.attributes['msal_dc.operation']).sort()).toEqual([
+      'acquire_token_by_code',
+      'acquire_token_silent',
     ]);
   });
 

@@ -85,25 +85,28 @@ export class Telemetry {
    * active context), and records its duration by outcome, token source and error type.
    */
   operation<T>(op: OperationVocabulary, work: () => Promise<T>): Promise<T> {
-    return this.tracer.startActiveSpan(op.spanName, this.internalSpan, (span) => {
-      const started = performance.now();
-      let running: Promise<T>;
-      try {
-        running = work();
-      } catch (error) {
-        running = Promise.reject(error);
-      }
-      return running.then(
-        (result) => {
-          this.#succeeded(op, span, started, result);
-          return result;
-        },
-        (error: unknown) => {
-          this.#failed(op, span, started, error);
-          throw error;
-        },
-      );
-    });
+    const span = this.tracer.startSpan(op.spanName, this.internalSpan);
+    const started = performance.now();
+    let running: Promise<T>;
+    try {
+      // A span that records is the active one while the operation runs, so its children nest under
+      // it. One that does not (no SDK, or sampled out) is not made active: a context per call for
+      // nothing (its children then see the caller's context, whose sampling decided this span's).
+      const { context, trace } = this.api;
+      running = span.isRecording() ? context.with(trace.setSpan(context.active(), span), work) : work();
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    return running.then(
+      (result) => {
+        this.#succeeded(op, span, started, result);
+        return result;
+      },
+      (error: unknown) => {
+        this.#failed(op, span, started, error);
+        throw error;
+      },
+    );
   }
 
   #succeeded(op: OperationVocabulary, span: Span, started: number, result: unknown): void {
@@ -156,32 +159,36 @@ export class Telemetry {
   }
 
   /** Times one partition read as a `msal_dc cache.read` span; `read` sets the probe's level. */
-  async cacheRead<T>(partitionHash: string, read: (probe: CacheReadProbe) => Promise<T>): Promise<T> {
+  cacheRead<T>(partitionHash: string, read: (probe: CacheReadProbe) => Promise<T>): Promise<T> {
     const span = this.tracer.startSpan(SPAN.cacheRead, this.internalSpan);
     const started = performance.now();
     const probe: CacheReadProbe = { level: undefined };
-    try {
-      const snapshot = await read(probe);
-      this.#ended(span, started, probe.level === undefined ? CACHE_READ.failed : CACHE_READ[probe.level], partitionHash, probe.level);
-      return snapshot;
-    } catch (error) {
-      this.#ended(span, started, CACHE_READ.failed, partitionHash, undefined, error);
-      throw error;
-    }
+    return read(probe).then(
+      (snapshot) => {
+        this.#ended(span, started, probe.level === undefined ? CACHE_READ.failed : CACHE_READ[probe.level], partitionHash, probe.level);
+        return snapshot;
+      },
+      (error: unknown) => {
+        this.#ended(span, started, CACHE_READ.failed, partitionHash, undefined, error);
+        throw error;
+      },
+    );
   }
 
   /** Times one partition write (its compare-and-set rounds, merges and backoffs) as a `msal_dc cache.write` span. */
-  async cacheWrite<T>(partitionHash: string, write: () => Promise<T>): Promise<T> {
+  cacheWrite<T>(partitionHash: string, write: () => Promise<T>): Promise<T> {
     const span = this.tracer.startSpan(SPAN.cacheWrite, this.internalSpan);
     const started = performance.now();
-    try {
-      const written = await write();
-      this.#ended(span, started, CACHE_WRITE, partitionHash, undefined);
-      return written;
-    } catch (error) {
-      this.#ended(span, started, CACHE_WRITE, partitionHash, undefined, error);
-      throw error;
-    }
+    return write().then(
+      (written) => {
+        this.#ended(span, started, CACHE_WRITE, partitionHash, undefined);
+        return written;
+      },
+      (error: unknown) => {
+        this.#ended(span, started, CACHE_WRITE, partitionHash, undefined, error);
+        throw error;
+      },
+    );
   }
 
   #ended(span: Span, started: number, attrs: Attrs, partitionHash: string, level: CacheLevel | undefined, error?: unknown): void {
