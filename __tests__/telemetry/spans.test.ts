@@ -9,6 +9,7 @@ import { DistributedClientApplication, DistributedTokenCache } from '../../src';
 import { useFakeEntraId } from '../helpers/entra';
 import { rejectionOf } from '../helpers/assertions';
 import { OtelHarness } from '../helpers/otel';
+import { flightPair } from '../helpers/flight-pair';
 
 const redirectUri = 'https://app.example.test/auth/callback';
 const scopes = ['User.Read'];
@@ -80,6 +81,29 @@ describe('spans', () => {
       'msal_dc.lock.purpose': 'flight',
       'msal_dc.lock.result': 'claimed',
     });
+  });
+
+  it("a flight waiter's operation span links to the holder's token request (its traceparent, in the MACed outcome)", async () => {
+    const pair = flightPair(entra(), { telemetry: otel.telemetry }, cleanups);
+    const scopes = ['https://graph.example.test/.default'];
+    const tracer = otel.tracerProvider.getTracer('the-app');
+    const inTrace = <T>(name: string, call: () => Promise<T>): Promise<T> =>
+      tracer.startActiveSpan(name, (span) => call().finally(() => span.end()));
+    let call = 0;
+    const settled = await pair.inOneFlight((msal) => inTrace(`request ${++call}`, () => msal.acquireTokenByClientCredential({ scopes })));
+    expect(settled.map((each) => each.status)).toEqual(['fulfilled', 'fulfilled']);
+    const spans = otel.spans();
+    const requests = spans.filter((span) => span.name === 'msal_dc token_request');
+    expect(requests).toHaveLength(1);
+    const [holder, waiter] = ['request 1', 'request 2'].map((name) => spans.find((span) => span.name === name)!);
+    expect(requests[0]!.spanContext().traceId).toBe(holder!.spanContext().traceId);
+    const operations = spans.filter((span) => span.name === 'msal_dc acquire_token_by_client_credential');
+    const waiting = operations.find((span) => span.spanContext().traceId === waiter!.spanContext().traceId)!;
+    expect(waiting.links.map((link) => link.context)).toEqual([
+      expect.objectContaining({ traceId: requests[0]!.spanContext().traceId, spanId: requests[0]!.spanContext().spanId }),
+    ]);
+    const holding = operations.find((span) => span.spanContext().traceId === holder!.spanContext().traceId)!;
+    expect(holding.links).toEqual([]);
   });
 
   it('a failed operation has status ERROR, its error type, and the exception with its name and message only', async () => {

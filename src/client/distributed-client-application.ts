@@ -128,6 +128,7 @@ export class DistributedClientApplication extends EventEmitter<ClientEvents> {
     const { lockStore } = this.#cache;
     const flights = new TokenFlights({
       lockStore: telemetry ? new TracedLockStore(lockStore, telemetry, 'flight') : lockStore,
+      trace: telemetry,
       mac: this.#hasher,
       events,
       lockStoreError,

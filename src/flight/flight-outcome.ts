@@ -30,8 +30,21 @@ export interface RecordedError {
   errorMessage: string;
 }
 
-/** `ok`: the request succeeded; `shape` names what it asked for (a hash), so that only callers that asked alike take its tokens in place of a request of their own. */
-export type FlightOutcome = { state: 'ok'; shape: string } | { state: 'failed'; error: RecordedError } | { state: 'abandoned' };
+/**
+ * `ok`: the request succeeded; `shape` names what it asked for (a hash), so that only callers that
+ * asked alike take its tokens in place of a request of their own. `trace`: the W3C traceparent of
+ * the holder's token request, when it was traced (the waiters' spans link to it).
+ */
+export type FlightOutcome =
+  { state: 'ok'; shape: string; trace?: string } | { state: 'failed'; error: RecordedError; trace?: string } | { state: 'abandoned' };
+
+/** A W3C traceparent (version 00), exactly: lower-case hex, ids not all zero. */
+const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** `{ trace }` when `value` is a traceparent, else nothing. */
+function traceOf(value: unknown): { trace?: string } {
+  return typeof value === 'string' && TRACEPARENT.test(value) ? { trace: value } : {};
+}
 
 /** Signs and verifies records (the app's record MAC: {@link CodeHasher}'s). */
 export interface RecordMac {
@@ -55,9 +68,13 @@ export function openFlightOutcome(stored: string, mac: RecordMac, claimKey: stri
   const text = stored.slice(end + 1);
   if (!mac.verifyRecord(flightOutcomeName(claimKey), text, stored.slice(SIGNED.length, end))) return { state: 'abandoned' };
   try {
-    const value = JSON.parse(text) as { state?: unknown; error?: Record<string, unknown> };
+    const value = JSON.parse(text) as { state?: unknown; error?: Record<string, unknown>; trace?: unknown };
     if (value.state === 'ok')
-      return { state: 'ok', shape: typeof (value as { shape?: unknown }).shape === 'string' ? (value as { shape: string }).shape : '' };
+      return {
+        state: 'ok',
+        shape: typeof (value as { shape?: unknown }).shape === 'string' ? (value as { shape: string }).shape : '',
+        ...traceOf(value.trace),
+      };
     if (value.state === 'failed' && value.error && ['interaction', 'server', 'library', 'other'].includes(value.error.kind as string)) {
       const field = (name: string): string =>
         typeof value.error![name] === 'string' ? (value.error![name] as string).slice(0, MAX_TEXT) : '';
@@ -70,6 +87,7 @@ export function openFlightOutcome(stored: string, mac: RecordMac, claimKey: stri
           errorNo: field('errorNo'),
           errorMessage: field('errorMessage'),
         },
+        ...traceOf(value.trace),
       };
     }
   } catch {

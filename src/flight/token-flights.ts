@@ -39,6 +39,16 @@ export interface FlightParts {
   /** Reports a lock-store failure (the cache's `store:error`), with what was done about it. */
   lockStoreError: (error: MsalDistributedCacheError, outcome: 'thrown' | 'ignored') => void;
   settings: FlightSettings;
+  /** Telemetry's links between a holder's token request and its waiters (none: telemetry off). */
+  trace?: FlightTrace | undefined;
+}
+
+/** How a holder's token request is found, and how a waiter's span links to it (see src/telemetry). */
+export interface FlightTrace {
+  /** Runs `send`; `traceparent()` then names the token request it made, when that was traced. */
+  watchTokenRequest<T>(send: () => Promise<T>): { promise: Promise<T>; traceparent: () => string | undefined };
+  /** Links the caller's active span (its operation) to the token request named by `traceparent`. */
+  linkTo(traceparent: string): void;
 }
 
 /** A read of the partition a flight's token lives in: its version names the round. */
@@ -139,6 +149,7 @@ export class TokenFlights {
         }
         continue;
       }
+      if (outcome.state !== 'abandoned' && outcome.trace !== undefined && waitedOn === key) this.parts.trace?.linkTo(outcome.trace);
       if (outcome.state === 'failed' && waitedOn === key) {
         this.emit('flight:waited', flight, { outcome: 'failed', waitedMs: Date.now() - started });
         throw raisedAgain(outcome.error, flight.hash);
@@ -179,16 +190,22 @@ export class TokenFlights {
     );
     keepAlive.unref();
     let result: T;
+    let watched: ReturnType<FlightTrace['watchTokenRequest']> | undefined;
+    const trace = (): { trace?: string } => {
+      const traceparent = watched?.traceparent();
+      return traceparent === undefined ? {} : { trace: traceparent };
+    };
     try {
       this.emit(takingOver ? 'flight:taken-over' : 'flight:held', flight, {});
-      result = await flight.send(read);
+      watched = this.parts.trace?.watchTokenRequest(() => flight.send(read));
+      result = (await (watched ? watched.promise : flight.send(read))) as T;
     } catch (error) {
       clearInterval(keepAlive);
-      await this.complete(lease, key, { state: 'failed', error: recordError(error) });
+      await this.complete(lease, key, { state: 'failed', error: recordError(error), ...trace() });
       throw error;
     }
     clearInterval(keepAlive);
-    await this.complete(lease, key, { state: 'ok', shape: flight.shape });
+    await this.complete(lease, key, { state: 'ok', shape: flight.shape, ...trace() });
     return result;
   }
 
