@@ -269,11 +269,11 @@ describe(`telemetry of ${PROCESSES} processes (the real OpenTelemetry SDK, in-me
     const parent = operationsOf[holder]!.find((span) => span.spanId === request.parentSpanId);
     expect(parent).toMatchObject({ name: 'msal_dc acquire_token_silent', traceId: request.traceId });
     for (const operation of operationsOf.flat()) expect(operation.status.code).not.toBe('ERROR');
-    // A waiter's link, where there is one, names the holder's token request (the contract links a
-    // waiter only when it knows the holder's trace context: in another process, only if the flight's
-    // outcome carries it).
-    for (const link of operationsOf.flat().flatMap((span) => span.links))
-      expect({ traceId: link.traceId, spanId: link.spanId }).toEqual({ traceId: request.traceId, spanId: request.spanId });
+    // The one waiter of each other process (the caller that waited on the lock store; the rest of its
+    // process joined it) links its operation to the holder's token request, through the flight's outcome.
+    expect(
+      operationsOf.map((operations) => operations.flatMap((span) => span.links.map(({ traceId, spanId }) => ({ traceId, spanId })))),
+    ).toEqual(fleet.instances.map((_, index) => (index === holder ? [] : [{ traceId: request.traceId, spanId: request.spanId }])));
 
     expectNoSecret(each.map((exported) => JSON.stringify(exported)));
   });
