@@ -25,6 +25,7 @@ import { growth } from './growth';
 import { memory } from './memory';
 import { coherence } from './coherence';
 import { fleetFlight } from './fleet-flight';
+import { silentTelemetry } from './silent-telemetry';
 
 const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkResult>> = {
   silent: silentCacheHit,
@@ -34,6 +35,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkRes
   memory,
   coherence,
   flight: fleetFlight,
+  telemetry: silentTelemetry,
 };
 
 async function main(): Promise<void> {

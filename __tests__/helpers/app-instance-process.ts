@@ -12,13 +12,31 @@ export interface CallResult {
   error?: { name?: string; code?: string; errorCode?: string; message?: string };
 }
 
-/** What a child reports as it happens (see the fixture): a flight event, or what a flight claim found. */
+/**
+ * What a child reports as it happens (see the fixture): a flight or redeem-once event, or what a
+ * claim found (`claim`: a round of a token flight; `redeem-claim`: an authorization code).
+ */
 export interface ChildEvent {
-  event: 'claim' | 'flight:held' | 'flight:waited' | 'flight:taken-over' | 'flight:uncoordinated';
-  /** For `claim`: `claimed`, `busy`, `done` or `abandoned`. */
+  event:
+    | 'claim'
+    | 'redeem-claim'
+    | 'flight:held'
+    | 'flight:waited'
+    | 'flight:taken-over'
+    | 'flight:uncoordinated'
+    | 'redeem:redeemed'
+    | 'redeem:joined'
+    | 'redeem:waited'
+    | 'redeem:answered-from-cache'
+    | 'redeem:refused'
+    | 'redeem:unlocked'
+    | 'redeem:corrupt';
+  /** For `claim` and `redeem-claim`: `claimed`, `busy`, `done` or `abandoned`. */
   state?: string;
   /** For flight events: the flight's grant. */
   grant?: string;
+  /** For `redeem:refused`: why. */
+  reason?: string;
 }
 
 export interface AppInstanceOptions {
