@@ -27,26 +27,16 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, serviceInstanceIdDetector } from '@opentelemetry/resources';
-import {
-  AggregationType,
-  ConsoleMetricExporter,
-  InstrumentType,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
-import type { PushMetricExporter, ViewOptions } from '@opentelemetry/sdk-metrics';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 const SERVICE_NAME = 'msal-dc-example-express';
 const INSTRUMENTATION_NAME = 'msal-dc-example-express';
 
-/**
- * Buckets in seconds for every histogram, from 100 µs (a silent hit answered by the L1) to 10 s (a
- * slow token endpoint). The SDK's default buckets (0 to 10,000) are made for milliseconds: a
- * histogram in seconds would put nearly everything in its first bucket.
- */
-export const SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The buckets of `http.server.request.duration`, in seconds (the SDK's default buckets are made for milliseconds). */
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** What this module set up from the environment. */
 export interface ExampleTelemetry {
@@ -87,14 +77,8 @@ export function startTelemetry(env: NodeJS.ProcessEnv, argv: readonly string[]):
 
   const exportIntervalMillis = milliseconds(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
   const exportTimeoutMillis = Math.min(milliseconds(env.OTEL_METRIC_EXPORT_TIMEOUT, 30_000), exportIntervalMillis);
-  const histogramsInSeconds: ViewOptions = {
-    instrumentType: InstrumentType.HISTOGRAM,
-    instrumentUnit: 's',
-    aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: SECONDS_BUCKETS } },
-  };
   const meterProvider = new MeterProvider({
     resource,
-    views: [histogramsInSeconds],
     readers: metricExporters.map((exporter) => new PeriodicExportingMetricReader({ exporter, exportIntervalMillis, exportTimeoutMillis })),
   });
   const tracerProvider = new BasicTracerProvider({ resource, spanProcessors });
