@@ -49,6 +49,13 @@ export const SNIPPET_PACKAGES = [
   '@fastify/session',
   '@fastify/cookie',
   'undici',
+  '@opentelemetry/api',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/context-async-hooks',
+  '@opentelemetry/resources',
+  '@opentelemetry/exporter-metrics-otlp-http',
+  '@opentelemetry/exporter-trace-otlp-http',
 ];
 
 /**
