@@ -12,9 +12,13 @@
  *   public URL; the redirect URI is <BASE_URL>/auth/callback.
  * - TRUST_PROXY: Express's 'trust proxy' (a hop count, or addresses) behind a TLS-terminating
  *   proxy, so that the secure session cookie of an https BASE_URL is sent.
+ * - OTEL_EXPORTER_OTLP_ENDPOINT: traces and metrics over OTLP/HTTP; `--otel-console` or
+ *   OTEL_CONSOLE=1: to the console (see telemetry.ts, imported first).
  */
+import { telemetry, traceRequests } from './telemetry'; // first: the SDK is global before the library loads
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { RedisStore } from 'connect-redis';
 import { startExampleRuntime } from '../shared/runtime';
 import { createApp } from './app';
@@ -25,22 +29,26 @@ async function main(): Promise<void> {
   const baseUrl = (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/$/, '');
   const { msal, authority, sessionClient, close } = await startExampleRuntime(env, 'example-express');
 
+  const redirectUri = `${baseUrl}/auth/callback`;
   const app = createApp({
     msal,
-    redirectUri: `${baseUrl}/auth/callback`,
+    redirectUri,
     sessionSecret: env.SESSION_SECRET ?? randomBytes(32).toString('base64url'),
     ...(sessionClient && { sessionStore: new RedisStore({ client: sessionClient, prefix: 'example-express:sess:' }) }),
     authority,
   });
   if (env.TRUST_PROXY) app.set('trust proxy', /^\d+$/.test(env.TRUST_PROXY) ? Number(env.TRUST_PROXY) : env.TRUST_PROXY);
-  const server = app.listen(port, env.HOST ?? '127.0.0.1');
+  const routes = ['/', '/signin', new URL(redirectUri).pathname, '/signout'];
+  const server = createServer(traceRequests(app, routes)).listen(port, env.HOST ?? '127.0.0.1');
   await once(server, 'listening');
-  console.log(`Listening on ${baseUrl} (redirect URI ${baseUrl}/auth/callback); Ctrl+C stops.`);
+  if (telemetry.exporters.length > 0) console.log(`OpenTelemetry: traces and metrics to ${telemetry.exporters.join(' and ')}.`);
+  console.log(`Listening on ${baseUrl} (redirect URI ${redirectUri}); Ctrl+C stops.`);
 
   const shutdown = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await close();
+    await telemetry.shutdown(); // last: sends the spans and metrics of the shutdown too
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void shutdown().then(() => process.exit(0)));
 }
