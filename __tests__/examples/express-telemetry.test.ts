@@ -148,6 +148,14 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT, a sign-in is exported over OTLP/HTTP: sp
   ]);
   for (const { attributes } of requestSpans) expect(attribute(attributes, 'http.route')).toEqual(expect.stringMatching(/^\//));
   expect(metricNamesIn(exports)).toContain('http.server.request.duration');
+  // The library records through the globally registered SDK: its redemption span is a child of the callback's request span.
+  const callbackSpan = requestSpans.find(({ name }) => name === 'GET /auth/callback')!;
+  const byCode = spans.filter(({ name }) => name === 'msal_dc acquire_token_by_code');
+  expect(byCode.map(({ parentSpanId }) => parentSpanId)).toEqual([callbackSpan.spanId]);
+  expect(spans.filter(({ name }) => name === 'msal_dc token_request')).toHaveLength(1);
+  expect(metricNamesIn(exports)).toEqual(
+    expect.arrayContaining(['msal_dc.operation.duration', 'msal_dc.redemptions', 'msal_dc.token_requests']),
+  );
   expect(JSON.stringify(exports.map(({ body }) => JSON.parse(body)))).toContain(
     '"service.name","value":{"stringValue":"express-telemetry-test"}',
   );
