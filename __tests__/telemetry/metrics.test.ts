@@ -2,6 +2,7 @@
 // Entra ID and the run's redis-server: the figures match what happened (counted from the library's
 // own events and the fake's log of token requests), by operation, outcome, token source, cache
 // level, grant, result and AADSTS family.
+import { trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -320,6 +321,16 @@ describe('where telemetry goes', () => {
     const app = appOn(redisCache());
     await app.acquireTokenByClientCredential({ scopes: appScopes });
     expect(total(await otel.points('msal_dc.operation.duration'), { 'msal_dc.operation': 'acquire_token_by_client_credential' })).toBe(1);
+    expect(otel.spans().map((span) => span.name)).toContain('msal_dc acquire_token_by_client_credential');
+  });
+
+  it('with no SDK registered, nothing is recorded; a tracer provider registered later is used from then on', async () => {
+    const app = appOn(redisCache()); // the API is installed; nothing is registered yet
+    await app.acquireTokenByClientCredential({ scopes: appScopes });
+    expect(otel.spans()).toEqual([]);
+
+    trace.setGlobalTracerProvider(otel.tracerProvider);
+    await app.acquireTokenByClientCredential({ scopes: appScopes });
     expect(otel.spans().map((span) => span.name)).toContain('msal_dc acquire_token_by_client_credential');
   });
 

@@ -471,6 +471,17 @@ export const mutations: Mutation[] = [
     replacement: '',
     tests: ['__tests__/flight/token-flights.test.ts'],
   },
+  // Observability (issue 16): telemetry never hides what an SDK should see, and costs nothing without one.
+  {
+    id: 'otel-later-sdk-ignored',
+    guarantee: 'telemetry',
+    description: 'a tracer provider registered after the cache and application were made is never used',
+    file: 'src/telemetry/telemetry.ts',
+    original: 'return tracing === undefined || !isNoop(tracing.getDelegate?.() ?? tracing);',
+    replacement: 'return tracing === undefined;',
+    tests: ['__tests__/telemetry/metrics.test.ts'],
+    testNamePattern: 'registered later',
+  },
   // G13: identity never comes from an unauthenticated record.
   {
     id: 'g13-record-mac-unchecked',

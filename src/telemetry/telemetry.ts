@@ -61,6 +61,10 @@ export class Telemetry {
   readonly internalSpan: SpanOptions;
   readonly clientSpan: SpanOptions;
   readonly #watchKey: symbol;
+  /** Metrics go somewhere: a provider was given, or the global one was not the API's no-op when this was made. */
+  readonly #metricsLive: boolean;
+  /** The global tracer provider, whose delegate tells whether an SDK is registered now (`undefined`: one was given). */
+  readonly #globalTracing: { getDelegate?(): object } | undefined;
 
   /**
    * @param meterProvider - `MeterProvider` of the API (the app's, or the global one)
@@ -78,6 +82,20 @@ export class Telemetry {
     this.internalSpan = Object.freeze({ kind: api.SpanKind.INTERNAL });
     this.clientSpan = Object.freeze({ kind: api.SpanKind.CLIENT });
     this.#watchKey = api.createContextKey('msal_dc token request watch');
+    this.#metricsLive = !isNoop(meterProvider);
+    this.#globalTracing = tracerProvider === api.trace.getTracerProvider() ? (tracerProvider as { getDelegate?(): object }) : undefined;
+  }
+
+  /**
+   * Whether anything records: metrics that go somewhere, or spans of a tracer that is not the
+   * API's no-op. When nothing does (the API installed, no SDK), the wrappers below call straight
+   * through: a few property reads per call, not a span, two clock reads and a promise callback.
+   * Checked per call for traces, so an SDK registered later is used from then on.
+   */
+  get live(): boolean {
+    if (this.#metricsLive) return true;
+    const tracing = this.#globalTracing;
+    return tracing === undefined || !isNoop(tracing.getDelegate?.() ?? tracing);
   }
 
   /**
@@ -85,6 +103,7 @@ export class Telemetry {
    * active context), and records its duration by outcome, token source and error type.
    */
   operation<T>(op: OperationVocabulary, work: () => Promise<T>): Promise<T> {
+    if (!this.live) return work();
     const span = this.tracer.startSpan(op.spanName, this.internalSpan);
     const started = performance.now();
     let running: Promise<T>;
@@ -160,6 +179,7 @@ export class Telemetry {
 
   /** Times one partition read as a `msal_dc cache.read` span; `read` sets the probe's level. */
   cacheRead<T>(partitionHash: string, read: (probe: CacheReadProbe) => Promise<T>): Promise<T> {
+    if (!this.live) return read({ level: undefined });
     const span = this.tracer.startSpan(SPAN.cacheRead, this.internalSpan);
     const started = performance.now();
     const probe: CacheReadProbe = { level: undefined };
@@ -177,6 +197,7 @@ export class Telemetry {
 
   /** Times one partition write (its compare-and-set rounds, merges and backoffs) as a `msal_dc cache.write` span. */
   cacheWrite<T>(partitionHash: string, write: () => Promise<T>): Promise<T> {
+    if (!this.live) return write();
     const span = this.tracer.startSpan(SPAN.cacheWrite, this.internalSpan);
     const started = performance.now();
     return write().then(
@@ -274,4 +295,10 @@ export class Telemetry {
     const link: Link = { context };
     span.addLink(link);
   }
+}
+
+/** Whether a provider is the API's no-op (what the API hands out while no SDK is registered). */
+function isNoop(provider: object): boolean {
+  const name = provider.constructor?.name;
+  return name === 'NoopMeterProvider' || name === 'NoopTracerProvider';
 }
