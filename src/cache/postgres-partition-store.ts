@@ -157,17 +157,28 @@ CREATE INDEX IF NOT EXISTS ${quote(`${(tables?.values ?? 'msal_dc_values').slice
   async #query(text: string, values: unknown[], operation: string): Promise<Record<string, unknown>[]> {
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     const work = (async () => {
-      this.#ready ??= this.#pool.query(PostgresPartitionStore.migrationSql(this.#tableOptions)).then(
-        () => undefined,
-        (error: unknown) => {
-          this.#ready = undefined;
-          throw error;
-        },
-      );
+      this.#ready ??= this.#createTables().catch((error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      });
       await this.#ready;
       return (await this.#pool.query(text, values)).rows;
     })();
     return withDeadline(work, Math.max(1, deadlineAt - Date.now()), `PostgreSQL ${operation}`, this.storeTimeoutMs);
+  }
+
+  /**
+   * Runs the DDL; again once when another connection created the same objects at the same moment
+   * (`IF NOT EXISTS` is not safe against a concurrent `CREATE`: a unique violation in the catalog).
+   */
+  async #createTables(): Promise<void> {
+    const ddl = PostgresPartitionStore.migrationSql(this.#tableOptions);
+    try {
+      await this.#pool.query(ddl);
+    } catch (error) {
+      if (!['23505', '42P07', '42710'].includes(String((error as { code?: unknown }).code))) throw error;
+      await this.#pool.query(ddl);
+    }
   }
 
   async read(storageKey: string): Promise<ReadResult> {
