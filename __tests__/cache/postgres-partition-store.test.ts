@@ -142,6 +142,30 @@ describe('PostgresPartitionStore', () => {
     expect(PostgresPartitionStore.migrationSql()).toContain('CREATE TABLE IF NOT EXISTS "public"."msal_dc_partitions"');
   });
 
+  it('works for a role that may not create tables, once the migration has run', async () => {
+    const schema = `s_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const role = `r_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    await raw.query(PostgresPartitionStore.migrationSql({ schema }));
+    await raw.query(`CREATE ROLE ${role} LOGIN`);
+    await raw.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+    await raw.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+    const store = new PostgresPartitionStore(
+      openPgPool({ connectionString: server.url.replace('postgres@', `${role}@`) }),
+      TIMEOUT_MS,
+      undefined,
+      {
+        schema,
+      },
+    );
+    opened.push(store);
+    // One implicit transaction: the SET ROLE is rolled back with the failed CREATE.
+    await expect(raw.query(`SET ROLE ${role}; CREATE TABLE ${schema}.forbidden (id int)`)).rejects.toMatchObject({ code: '42501' });
+    expect(await store.compareAndSet('k', '', record('v1'), HOUR)).toEqual({ ok: true });
+    expect(await store.read('k')).toEqual({ kind: 'found', record: record('v1') });
+    await store.setValue('k', 'value', HOUR);
+    expect(await store.getValue('k')).toBe('value');
+  });
+
   describe('with DistributedTokenCache', () => {
     let entra: FakeEntraId;
     const redirectUri = 'https://app.example.test/auth/callback';

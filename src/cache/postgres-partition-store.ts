@@ -168,10 +168,17 @@ CREATE INDEX IF NOT EXISTS ${quote(`${(tables?.values ?? 'msal_dc_values').slice
   }
 
   /**
-   * Runs the DDL; again once when another connection created the same objects at the same moment
-   * (`IF NOT EXISTS` is not safe against a concurrent `CREATE`: a unique violation in the catalog).
+   * Creates the tables unless both exist already (so that a role without the right to create
+   * tables works on migrated ones); the DDL runs again once when another connection created the
+   * same objects at the same moment (`IF NOT EXISTS` does not guard against a concurrent `CREATE`).
    */
   async #createTables(): Promise<void> {
+    const { partitions, values } = this.#tables;
+    const { rows } = await this.#pool.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present', [
+      partitions,
+      values,
+    ]);
+    if (rows[0]?.present === true) return;
     const ddl = PostgresPartitionStore.migrationSql(this.#tableOptions);
     try {
       await this.#pool.query(ddl);
