@@ -34,7 +34,7 @@ export function isKeyvPostgres(store: unknown): store is KeyvPostgresLike {
   return typeof candidate?.query === 'function' && candidate.opts?.dialect === 'postgres' && typeof candidate.opts.uri === 'string';
 }
 
-/** Table names of {@link PostgresPartitionStore}. */
+/** Table and schema names of the token store on PostgreSQL (see {@link postgresTokenStoreMigrationSql}). */
 export interface PostgresPartitionTables {
   /** Default `msal_dc_partitions`. */
   partitions?: string;
@@ -273,4 +273,24 @@ export function openPgPool(config: Record<string, unknown>): PgPoolLike {
     throw new Error("PostgresPartitionStore needs the 'pg' package (npm install pg), an optional peer dependency", { cause: error });
   }
   return new pg.Pool(config);
+}
+
+/**
+ * The SQL that creates the token store's tables on PostgreSQL (partitions, and redemption
+ * records), for teams that forbid DDL at run time: apply it once with a role that may create
+ * tables; the cache then only reads and writes rows. Idempotent. See docs/postgres.md.
+ *
+ * @param tables - table and schema names, when not the defaults
+ * @returns the statements, `;`-separated
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs';
+ *
+ * // Once, at deployment: apply it with psql or your migration tool, as a role that may create tables.
+ * writeFileSync('migrations/001_msal_dc_tokens.sql', postgresTokenStoreMigrationSql());
+ * ```
+ */
+export function postgresTokenStoreMigrationSql(tables?: PostgresPartitionTables): string {
+  return PostgresPartitionStore.migrationSql(tables);
 }
