@@ -172,6 +172,19 @@ export class PostgresServer {
     }
   }
 
+  /**
+   * Stops the server at once (`pg_ctl -m immediate`: connections drop) but keeps its data, so that
+   * {@link restart} can start it again on the same port; for outage tests.
+   */
+  async kill(): Promise<void> {
+    await this.#run('pg_ctl', ['-D', this.#dataDirectory, '-m', 'immediate', '-w', 'stop']);
+  }
+
+  /** Starts again a server stopped by {@link kill}, on the same port and data; resolves once it accepts connections. */
+  async restart(): Promise<void> {
+    await this.#pgCtlStart();
+  }
+
   /** Stops the server (`pg_ctl -m immediate`) and deletes its directory. Safe to call again. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
