@@ -2,6 +2,8 @@
 // it has: LISTEN/NOTIFY waking waiters, expired rows cleaned, the migration for createTable: false,
 // and a PostgreSQL that stops (typed errors within the deadline) and comes back (the same store works).
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LockTimeoutError, PostgresLockStore, StoreUnavailableError } from '../../src';
 import type { Lease } from '../../src';
@@ -177,6 +179,11 @@ describe('PostgresLockStore', () => {
     } finally {
       await own.stop();
     }
+  });
+
+  it('ships its default migration as sql/postgres-lock-store.sql', async () => {
+    const shipped = await readFile(join(__dirname, '../../sql/postgres-lock-store.sql'), 'utf8');
+    expect(shipped.replace(/^--.*\n/gm, '')).toBe(PostgresLockStore.migrationSql());
   });
 
   it('checks its options', () => {
