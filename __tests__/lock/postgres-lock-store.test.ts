@@ -97,6 +97,20 @@ describe('PostgresLockStore', () => {
     expect(await store.claim('k', claimOptions)).toMatchObject({ state: 'claimed' });
   });
 
+  it('deletes expired rows by itself, in the background of its calls, every cleanupIntervalMs', async () => {
+    const tableName = table();
+    const store = newStore({ connectionString: server.url, tableName, cleanupIntervalMs: 1 });
+    const lease = expectClaimed(await store.claim('k', { leaseMs: 50, recordTtlMs: 1 }));
+    expect(await store.complete(lease, 'outcome', 1)).toBe(true);
+    const rows = (): Promise<number> =>
+      withPool(server.url, async (pool) =>
+        Number((await pool.query(`SELECT count(*) AS n FROM "${tableName}" WHERE key LIKE '%:k'`)).rows[0]!['n']),
+      );
+    // Other keys' calls only: the row of 'k' goes once it expired.
+    for (let i = 0; (await rows()) > 0; i++) await store.claim(`other-${i}`, claimOptions);
+    expect(await rows()).toBe(0);
+  });
+
   it('works with createTable: false on a table made by migrationSql(), and says what to check without it', async () => {
     const tableName = table();
     const sql = PostgresLockStore.migrationSql({ tableName, schema: 'locks' });
