@@ -35,4 +35,26 @@ describe('PostgresServer', () => {
     expect(await accepts(server.port)).toBe(false);
     await expect(server.stop()).resolves.toBeUndefined();
   });
+
+  it('kill() stops it at once and restart() brings it back on the same port with its data', async () => {
+    const server = await PostgresServer.start();
+    // A pool per side of the restart: @keyv/postgres's pool has no 'error' listener for its idle clients.
+    const before = new Keyv({ store: new KeyvPostgres({ uri: server.url }) });
+    try {
+      await before.set('kept', 'across the restart');
+      await before.disconnect();
+      await server.kill();
+      expect(await accepts(server.port)).toBe(false);
+      await server.restart();
+      expect(await accepts(server.port)).toBe(true);
+      const after = new Keyv({ store: new KeyvPostgres({ uri: server.url }) });
+      try {
+        expect(await after.get('kept')).toBe('across the restart');
+      } finally {
+        await after.disconnect();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
 });

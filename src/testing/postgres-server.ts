@@ -172,6 +172,19 @@ export class PostgresServer {
     }
   }
 
+  /**
+   * Stops the server at once (`pg_ctl -m immediate`: every connection is cut, as in a crash) and keeps its
+   * cluster, for {@link restart}.
+   */
+  async kill(): Promise<void> {
+    await this.#run('pg_ctl', ['-D', this.#dataDirectory, '-m', 'immediate', '-w', 'stop']);
+  }
+
+  /** Starts the server again on the same port with the same data (after {@link kill}); resolves once it accepts connections. */
+  async restart(): Promise<void> {
+    await this.#pgCtlStart();
+  }
+
   /** Stops the server (`pg_ctl -m immediate`) and deletes its directory. Safe to call again. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
