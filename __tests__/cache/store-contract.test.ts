@@ -38,7 +38,7 @@ describe.each([
   });
   afterEach(async () => {
     // Close the app instances but not the shared store connections (the fixture owns those).
-    for (const cache of caches) await cache.lockStore.close();
+    for (const cache of caches) await (store.closeCaches ? cache.close() : cache.lockStore.close());
   });
 
   /** A new app instance over the shared store. */
@@ -56,6 +56,10 @@ describe.each([
   async function signIn(app: DistributedClientApplication, user: FakeUser) {
     return app.acquireTokenByCode({ code: entra.mintCode({ redirectUri, user }), redirectUri, scopes });
   }
+
+  it('writes partitions with an atomic compare-and-set on Redis and PostgreSQL, under a lock elsewhere', () => {
+    expect(instance().cache.atomicWrites).toBe(store.name !== 'in-memory Keyv');
+  });
 
   it('tokens written by one instance are used by another without a token-endpoint call', async () => {
     const user = newUser();

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import KeyvPostgres from '@keyv/postgres';
+import { openPgPool, PostgresPartitionStore } from '../../src/cache/postgres-partition-store';
 import { PostgresServer } from '../../src/testing';
 
 export type CorruptVariant = 'random-bytes' | 'truncated-json' | 'wrong-shape' | 'wrong-format';
@@ -20,6 +21,8 @@ export interface StoreFixture {
   copy(fromKey: string, toKey: string): Promise<void>;
   /** Replaces the record with something that is not one. */
   corrupt(storageKey: string, variant: CorruptVariant): Promise<void>;
+  /** Whether each cache opens connections of its own (PostgreSQL), which `cache.close()` ends. */
+  closeCaches?: boolean;
   /** Closes what the fixture itself opened. */
   close(): Promise<void>;
 }
@@ -57,6 +60,14 @@ export function memoryStore(): StoreFixture {
   );
 }
 
+/** Raw rows of PostgresPartitionStore's table, for planting what no write of ours would. */
+const PG_CORRUPT_ROWS: Record<CorruptVariant, { version: string; partition: string; cache: string }> = {
+  'random-bytes': { version: 'v1', partition: 'p', cache: '\u00ff\u00fe garbage \u0007' },
+  'truncated-json': { version: 'v1', partition: 'p', cache: '{"Account":{' },
+  'wrong-shape': { version: '', partition: 'p', cache: '{}' },
+  'wrong-format': { version: 'v1', partition: 'p', cache: '["not","a","cache"]' },
+};
+
 export async function postgresStore(): Promise<StoreFixture> {
   const server = await PostgresServer.start();
   const table = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -67,10 +78,43 @@ export async function postgresStore(): Promise<StoreFixture> {
     keyvs.push(keyv);
     return keyv;
   };
-  return keyvFixture('PostgreSQL (@keyv/postgres)', newKeyv, async () => {
-    await keyvs[0]?.disconnect();
-    await server.stop();
-  });
+  // Partitions are in PostgresPartitionStore's own table: raw access goes there.
+  const raw = openPgPool({ connectionString: server.url });
+  await raw.query(PostgresPartitionStore.migrationSql());
+  const partitions = 'public.msal_dc_partitions';
+  return {
+    name: 'PostgreSQL (@keyv/postgres)',
+    newKeyv,
+    closeCaches: true,
+    exists: async (key) => (await raw.query(`SELECT 1 FROM ${partitions} WHERE key = $1 AND expires_at > now()`, [key])).rowCount === 1,
+    expiresAt: async (key) => {
+      const { rows } = await raw.query(
+        `SELECT (extract(epoch FROM expires_at) * 1000)::text AS at FROM ${partitions} WHERE key = $1 AND expires_at > now()`,
+        [key],
+      );
+      return rows[0] ? Number(rows[0].at) : undefined;
+    },
+    copy: async (from, to) => {
+      await raw.query(
+        `INSERT INTO ${partitions} (key, version, partition, cache, expires_at) SELECT $2, version, partition, cache, expires_at FROM ${partitions} WHERE key = $1
+         ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, partition = EXCLUDED.partition, cache = EXCLUDED.cache, expires_at = EXCLUDED.expires_at`,
+        [from, to],
+      );
+    },
+    corrupt: async (key, variant) => {
+      const row = PG_CORRUPT_ROWS[variant];
+      await raw.query(
+        `INSERT INTO ${partitions} (key, version, partition, cache, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')
+         ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, partition = EXCLUDED.partition, cache = EXCLUDED.cache, expires_at = EXCLUDED.expires_at`,
+        [key, row.version, row.partition, row.cache],
+      );
+    },
+    close: async () => {
+      await keyvs[0]?.disconnect();
+      await raw.end();
+      await server.stop();
+    },
+  };
 }
 
 export async function redisStore(): Promise<StoreFixture> {

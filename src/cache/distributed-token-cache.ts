@@ -27,6 +27,7 @@ import type { Snapshot } from './partition-repository';
 import type { PartitionStore } from './partition-store';
 import { TracedPartitionRepository } from './traced-repository';
 import { isKeyvRedis, RedisPartitionStore } from './redis-partition-store';
+import { isKeyvPostgres, PostgresPartitionStore } from './postgres-partition-store';
 
 export type { DistributedTokenCacheOptions, L1Options, PartitionTtls, PluginOptions } from './cache-options';
 
@@ -100,7 +101,9 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
           settings.namespace,
           invalidations && { writeClient: () => invalidations.writeClient() },
         )
-      : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
+      : isKeyvPostgres(store.store)
+        ? PostgresPartitionStore.fromKeyv(store.store, storeTimeoutMs, settings.namespace)
+        : new KeyvPartitionStore(store, settings.lockStore, { storeTimeoutMs, lockWaitTimeoutMs });
     const repositoryParts = [
       this.#partitionStore,
       events,
@@ -133,9 +136,9 @@ export class DistributedTokenCache extends EventEmitter<TokenCacheEvents> {
     invalidations?.start(); // in the background: L1 stays bypassed until tracking is on
   }
 
-  /** `true` when partitions are written with an atomic compare-and-set (Redis), not under a lock. */
+  /** `true` when partitions are written with an atomic compare-and-set (Redis, PostgreSQL), not under a lock. */
   get atomicWrites(): boolean {
-    return this.#partitionStore instanceof RedisPartitionStore;
+    return this.#partitionStore instanceof RedisPartitionStore || this.#partitionStore instanceof PostgresPartitionStore;
   }
 
   /**
