@@ -157,17 +157,32 @@ CREATE INDEX IF NOT EXISTS ${quote(`${(tables?.values ?? 'msal_dc_values').slice
   async #query(text: string, values: unknown[], operation: string): Promise<Record<string, unknown>[]> {
     const deadlineAt = Date.now() + this.storeTimeoutMs;
     const work = (async () => {
-      this.#ready ??= this.#pool.query(PostgresPartitionStore.migrationSql(this.#tableOptions)).then(
-        () => undefined,
-        (error: unknown) => {
-          this.#ready = undefined;
-          throw error;
-        },
-      );
+      this.#ready ??= this.#createTables().catch((error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      });
       await this.#ready;
       return (await this.#pool.query(text, values)).rows;
     })();
     return withDeadline(work, Math.max(1, deadlineAt - Date.now()), `PostgreSQL ${operation}`, this.storeTimeoutMs);
+  }
+
+  /**
+   * Runs the DDL (idempotent). A role that may not run it (`insufficient_privilege`: the tables were
+   * created by a migration, see {@link migrationSql}) goes on when both tables are there.
+   */
+  async #createTables(): Promise<void> {
+    try {
+      await this.#pool.query(PostgresPartitionStore.migrationSql(this.#tableOptions));
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '42501') throw error;
+      const { partitions, values } = this.#tables;
+      const { rows } = await this.#pool.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present', [
+        partitions,
+        values,
+      ]);
+      if (rows[0]?.present !== true) throw error;
+    }
   }
 
   async read(storageKey: string): Promise<ReadResult> {
