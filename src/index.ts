@@ -61,4 +61,6 @@ export type {
 export { RedisLockStore } from './lock/redis/redis-lock-store';
 export type { RedisConnectionOptions, RedisLockClient, RedisLockStoreOptions } from './lock/redis/redis-lock-store';
 export type { Claim, ClaimOptions } from './lock/lock-store';
+export { PostgresLockStore } from './lock/postgres/postgres-lock-store';
+export type { PostgresLockStoreOptions, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './lock/postgres/postgres-lock-store';
 export type { TelemetryOptions } from './telemetry/options';

@@ -13,6 +13,8 @@
  * | `<prefix>lock:{<key>}`, `…:fence` | Redis lock store | a lease and its fencing counter |
  * | `<prefix>claim:{<key>}:lock`, `:attempt`, `:outcome`, `:fence` | Redis lock store | a claim on single-use work |
  * | `<prefix>lock-changes` | Redis lock store | the pub/sub channel that wakes waiters |
+ * | table `msal_dc_locks` (`tableName`), rows `lock:<key>`, `claim:<key>` | PostgreSQL lock store | a lease, or a claim (lease, attempt marker, outcome), with its fencing counter |
+ * | channel `<table>_changes` | PostgreSQL lock store | the `LISTEN`/`NOTIFY` channel that wakes waiters (payload: a hash of the key) |
  * | claim `flight:<flight hash>:<partition version>:<round>` | lock store | one round of a token flight (one token request for the fleet); its outcome MACed as `flight-outcome:{<claim key>}` |
  *
  * On Redis, a Keyv namespace puts `<namespace>::` before every token-store key.
@@ -121,4 +123,17 @@ export function flightHashOfClaimKey(claimKey: string): string | undefined {
 /** The name a flight round's outcome is MACed under (its claim key, in a namespace of its own). */
 export function flightOutcomeName(claimKey: string): string {
   return `flight-outcome:{${claimKey}}`;
+}
+
+/** The default table of the PostgreSQL lock store. */
+export const DEFAULT_POSTGRES_LOCK_TABLE = 'msal_dc_locks';
+
+/** The rows of a lease and of a claim on `key` in the PostgreSQL lock store's table. */
+export function postgresLockRowKeys(key: string): { lease: string; claim: string } {
+  return { lease: `lock:${key}`, claim: `claim:${key}` };
+}
+
+/** The `LISTEN`/`NOTIFY` channel on which the PostgreSQL lock store announces that a row changed (at most 63 bytes). */
+export function postgresLockChannel(tableName: string): string {
+  return `${tableName.slice(0, 55)}_changes`;
 }

@@ -173,14 +173,14 @@ export class PostgresServer {
   }
 
   /**
-   * Stops the server at once (`pg_ctl -m immediate`: every connection is cut, as in a crash) and keeps its
-   * cluster, for {@link restart}.
+   * Stops the server at once (`pg_ctl -m immediate`: connections drop) but keeps its data, so that
+   * {@link restart} can start it again on the same port; for outage tests.
    */
   async kill(): Promise<void> {
     await this.#run('pg_ctl', ['-D', this.#dataDirectory, '-m', 'immediate', '-w', 'stop']);
   }
 
-  /** Starts the server again on the same port with the same data (after {@link kill}); resolves once it accepts connections. */
+  /** Starts again a server stopped by {@link kill}, on the same port and data; resolves once it accepts connections. */
   async restart(): Promise<void> {
     await this.#pgCtlStart();
   }
