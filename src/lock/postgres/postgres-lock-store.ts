@@ -8,13 +8,15 @@
  * idempotent (a retry after a lost reply finds its own owner or outcome), as on Redis.
  */
 import { randomBytes } from 'node:crypto';
-import { InvalidArgumentError, LockTimeoutError } from '../../errors';
+import { LockTimeoutError } from '../../errors';
 import { remainingMs, withDeadline } from '../../internal/deadline';
 import { sha256Hex, shortHash } from '../../internal/hash';
 import { requireNonEmptyString, requirePositiveInteger } from '../../internal/validate';
 import { postgresLockChannel, postgresLockRowKeys } from '../../storage-keys';
 import type { Claim, ClaimOptions, Lease, LockOptions, LockStore } from '../lock-store';
 import { closedError, PostgresConnection } from './connection';
+import { ownFence, ownLease } from './lease';
+import type { PostgresLease } from './lease';
 import { requireIdentifier, resolvePostgresOptions } from './options';
 import type { PostgresLockStoreOptions, PostgresPoolClient } from './options';
 import { LockSql, migrationSql, parseLockRow } from './sql';
@@ -24,13 +26,6 @@ import { PostgresWaiters } from './waiters';
 export type { PostgresLockStoreOptions, PostgresPool, PostgresPoolClient, PostgresQueryResult } from './options';
 
 const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
-
-/** A lease of this store: its owner value (`<token>:<fence>`) is what the statements check. */
-interface PostgresLease extends Lease {
-  readonly ownerValue: string;
-  readonly row: string;
-  markEnded(): void;
-}
 
 /**
  * A lock store in PostgreSQL, shared by every process that uses the same database: what makes
@@ -298,17 +293,4 @@ export class PostgresLockStore implements LockStore {
       },
     };
   }
-}
-
-/** The fence of a live owner value of `token`, or `undefined`. */
-function ownFence(owner: string | undefined, token: string): number | undefined {
-  return owner?.startsWith(`${token}:`) ? Number(owner.slice(token.length + 1)) : undefined;
-}
-
-/** `lease` as one of this store's leases. */
-function ownLease(lease: Lease): PostgresLease {
-  const owned = lease as PostgresLease;
-  if (!owned.ownerValue || !owned.row)
-    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', '"lease" must come from this store\'s claim()');
-  return owned;
 }
