@@ -47,6 +47,8 @@ export { envelopeKeyId } from './crypto/envelope';
 export type { EncryptionOptions } from './crypto/record-cipher';
 export { PartitionKey } from './cache/partition-key';
 export type { PartitionKind } from './cache/partition-key';
+export { PostgresPartitionStore } from './cache/postgres-partition-store';
+export type { PostgresPartitionTables } from './cache/postgres-partition-store';
 export { MemoryLockStore } from './lock/memory-lock-store';
 export { withLock } from './lock/lock-store';
 export type { Lease, LockOptions, LockStore } from './lock/lock-store';

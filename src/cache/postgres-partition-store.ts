@@ -168,20 +168,23 @@ CREATE INDEX IF NOT EXISTS ${quote(`${(tables?.values ?? 'msal_dc_values').slice
   }
 
   /**
-   * Runs the DDL (idempotent). A role that may not run it (`insufficient_privilege`: the tables were
-   * created by a migration, see {@link migrationSql}) goes on when both tables are there.
+   * Creates the tables unless both exist already (so that a role without the right to create
+   * tables works on migrated ones); the DDL runs again once when another connection created the
+   * same objects at the same moment (`IF NOT EXISTS` does not guard against a concurrent `CREATE`).
    */
   async #createTables(): Promise<void> {
+    const { partitions, values } = this.#tables;
+    const { rows } = await this.#pool.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present', [
+      partitions,
+      values,
+    ]);
+    if (rows[0]?.present === true) return;
+    const ddl = PostgresPartitionStore.migrationSql(this.#tableOptions);
     try {
-      await this.#pool.query(PostgresPartitionStore.migrationSql(this.#tableOptions));
+      await this.#pool.query(ddl);
     } catch (error) {
-      if ((error as { code?: unknown }).code !== '42501') throw error;
-      const { partitions, values } = this.#tables;
-      const { rows } = await this.#pool.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present', [
-        partitions,
-        values,
-      ]);
-      if (rows[0]?.present !== true) throw error;
+      if (!['23505', '42P07', '42710'].includes(String((error as { code?: unknown }).code))) throw error;
+      await this.#pool.query(ddl);
     }
   }
 
