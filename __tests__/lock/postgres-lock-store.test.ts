@@ -121,13 +121,21 @@ describe('PostgresLockStore', () => {
   it('rejects with ERR_STORE_UNAVAILABLE while PostgreSQL is stopped, and the same store works again after a restart', async () => {
     const own = await PostgresServer.start();
     try {
-      const store = newStore({ connectionString: own.url, tableName: table(), commandTimeoutMs: 500 });
+      const tableName = table();
+      const store = newStore({ connectionString: own.url, tableName, commandTimeoutMs: 500 });
       await store.connect();
       await (await store.acquire('k', lockOptions)).release();
 
       await own.kill();
-      for (const call of [store.acquire('k', lockOptions), store.claim('c', claimOptions), store.settle('c', 'x', 60_000)]) {
-        const error = await call.catch((caught: unknown) => caught);
+      const errors = await Promise.all(
+        [store.acquire('k', lockOptions), store.claim('c', claimOptions), store.settle('c', 'x', 60_000)].map((call) =>
+          call.then(
+            () => undefined,
+            (caught: unknown) => caught,
+          ),
+        ),
+      );
+      for (const error of errors) {
         expect(error).toBeInstanceOf(StoreUnavailableError);
         expect((error as StoreUnavailableError).code).toBe('ERR_STORE_UNAVAILABLE');
         expect((error as Error).message).toMatch(/check that PostgreSQL is up and reachable/);
@@ -147,6 +155,25 @@ describe('PostgresLockStore', () => {
       await lease.release();
       const claimed = expectClaimed(await store.claim('c', claimOptions));
       expect(await store.complete(claimed, 'outcome-1', 60_000)).toBe(true);
+
+      // It listens again: a waiter is woken by another store's completion, long before its timeout.
+      // (When listening again takes longer than connect()'s 500 ms, it wakes every waiter once it
+      // is done, in case a notification was missed: such a wake comes before the completion, and
+      // the waiter waits again.)
+      const other = newStore({ connectionString: own.url, tableName, commandTimeoutMs: 500 });
+      await store.connect();
+      const work = expectClaimed(await other.claim('w', claimOptions));
+      let waiting: Promise<void>;
+      for (;;) {
+        let woken = false;
+        waiting = store.waitForChange('w', 10 * 60_000).then(() => {
+          woken = true;
+        });
+        await roundTrip(store);
+        if (!woken) break;
+      }
+      expect(await other.complete(work, 'outcome-2', 60_000)).toBe(true);
+      await waiting;
     } finally {
       await own.stop();
     }
