@@ -2,6 +2,8 @@
 // it has: LISTEN/NOTIFY waking waiters, expired rows cleaned, the migration for createTable: false,
 // and a PostgreSQL that stops (typed errors within the deadline) and comes back (the same store works).
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LockTimeoutError, PostgresLockStore, StoreUnavailableError } from '../../src';
 import type { Lease } from '../../src';
@@ -95,6 +97,20 @@ describe('PostgresLockStore', () => {
     expect(await store.claim('k', claimOptions)).toMatchObject({ state: 'claimed' });
   });
 
+  it('deletes expired rows by itself, in the background of its calls, every cleanupIntervalMs', async () => {
+    const tableName = table();
+    const store = newStore({ connectionString: server.url, tableName, cleanupIntervalMs: 1 });
+    const lease = expectClaimed(await store.claim('k', { leaseMs: 50, recordTtlMs: 1 }));
+    expect(await store.complete(lease, 'outcome', 1)).toBe(true);
+    const rows = (): Promise<number> =>
+      withPool(server.url, async (pool) =>
+        Number((await pool.query(`SELECT count(*) AS n FROM "${tableName}" WHERE key LIKE '%:k'`)).rows[0]!['n']),
+      );
+    // Other keys' calls only: the row of 'k' goes once it expired.
+    for (let i = 0; (await rows()) > 0; i++) await store.claim(`other-${i}`, claimOptions);
+    expect(await rows()).toBe(0);
+  });
+
   it('works with createTable: false on a table made by migrationSql(), and says what to check without it', async () => {
     const tableName = table();
     const sql = PostgresLockStore.migrationSql({ tableName, schema: 'locks' });
@@ -177,6 +193,11 @@ describe('PostgresLockStore', () => {
     } finally {
       await own.stop();
     }
+  });
+
+  it('ships its default migration as sql/postgres-lock-store.sql', async () => {
+    const shipped = await readFile(join(__dirname, '../../sql/postgres-lock-store.sql'), 'utf8');
+    expect(shipped.replace(/^--.*\n/gm, '')).toBe(PostgresLockStore.migrationSql());
   });
 
   it('checks its options', () => {

@@ -83,14 +83,14 @@ describe('the packed package, installed in a fresh project', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('holds dist, README, CHANGELOG, LICENSE and package.json, and nothing else', () => {
+  it('holds dist, the SQL migration, README, CHANGELOG, LICENSE and package.json, and nothing else', () => {
     const paths = packed.files.map((file) => file.path).sort();
     for (const path of paths) {
       expect(path).toMatch(
-        /^(dist\/(index|testing)\.(js|mjs|d\.ts|d\.mts|js\.map|mjs\.map)|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/,
+        /^(dist\/(index|testing)\.(js|mjs|d\.ts|d\.mts|js\.map|mjs\.map)|sql\/postgres-lock-store\.sql|README\.md|CHANGELOG\.md|LICENSE|package\.json)$/,
       );
     }
-    expect(paths).toEqual(expect.arrayContaining(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']));
+    expect(paths).toEqual(expect.arrayContaining(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json', 'sql/postgres-lock-store.sql']));
 
     // Every file that package.json points at is in the tarball.
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as Record<string, unknown>;
