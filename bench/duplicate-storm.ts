@@ -25,7 +25,7 @@ interface StormReply {
   events: { redeemed: number; joined: number; waited: number; answered: number };
 }
 
-interface StormRun {
+export interface StormRun {
   k: number;
   tokenCalls: number;
   successes: number;
@@ -37,6 +37,42 @@ interface StormRun {
   startSkewMs: number;
   waitedProcesses: number[];
   errors: string[];
+}
+
+/**
+ * One storm: `k` duplicates of a fresh code over `processes` (storm workers), all starting at the
+ * same wall-clock instant; what came of it.
+ */
+export async function stormOnce(entra: BenchContext['entra'], processes: WorkerProcess[], k: number): Promise<StormRun> {
+  const signIn = mintSignIn(entra);
+  const request = codeRequest(signIn);
+  const startAt = Date.now() + START_LEAD_MS;
+  const replies = await Promise.all(
+    processes.map((worker, index) =>
+      worker.call<StormReply>('storm', {
+        request,
+        count: Math.floor(k / processes.length) + (index < k % processes.length ? 1 : 0),
+        startAt,
+      }),
+    ),
+  );
+  const winnerProcess = replies.findIndex((reply) => reply.events.redeemed > 0);
+  const calls = replies.flatMap((reply) => reply.calls);
+  const winner = winnerProcess >= 0 ? replies[winnerProcess]!.calls[0]! : undefined;
+  const winnerLatency = winner ? winner.endedAt - startAt : NaN;
+  const deltas = calls.filter((call) => call !== winner).map((call) => call.endedAt - startAt - winnerLatency);
+  return {
+    k,
+    tokenCalls: entra.tokenCallCount({ code: signIn.code }),
+    successes: calls.filter((call) => call.ok && call.homeAccountId === signIn.homeAccountId).length,
+    winnerLatencyMs: winnerLatency,
+    deltaP50Ms: percentile(deltas, 50),
+    deltaP99Ms: percentile(deltas, 99),
+    deltaMaxMs: Math.max(...deltas),
+    startSkewMs: Math.max(...calls.map((call) => call.startedAt)) - Math.min(...calls.map((call) => call.startedAt)),
+    waitedProcesses: replies.map((reply) => reply.events.waited),
+    errors: [...new Set(calls.filter((call) => !call.ok).map((call) => call.error ?? 'unknown'))],
+  };
 }
 
 export async function duplicateStorm(context: BenchContext): Promise<BenchmarkResult> {
@@ -51,33 +87,7 @@ export async function duplicateStorm(context: BenchContext): Promise<BenchmarkRe
   const previousLatency = entra.tokenLatencyMs;
   entra.tokenLatencyMs = TOKEN_LATENCY_MS;
 
-  const storm = async (k: number, processes = workers): Promise<StormRun> => {
-    const signIn = mintSignIn(entra);
-    const request = codeRequest(signIn);
-    const startAt = Date.now() + START_LEAD_MS;
-    const replies = await Promise.all(
-      processes.map((worker, index) =>
-        worker.call<StormReply>('storm', { request, count: Math.floor(k / PROCESSES) + (index < k % PROCESSES ? 1 : 0), startAt }),
-      ),
-    );
-    const winnerProcess = replies.findIndex((reply) => reply.events.redeemed > 0);
-    const calls = replies.flatMap((reply) => reply.calls);
-    const winner = winnerProcess >= 0 ? replies[winnerProcess]!.calls[0]! : undefined;
-    const winnerLatency = winner ? winner.endedAt - startAt : NaN;
-    const deltas = calls.filter((call) => call !== winner).map((call) => call.endedAt - startAt - winnerLatency);
-    return {
-      k,
-      tokenCalls: entra.tokenCallCount({ code: signIn.code }),
-      successes: calls.filter((call) => call.ok && call.homeAccountId === signIn.homeAccountId).length,
-      winnerLatencyMs: winnerLatency,
-      deltaP50Ms: percentile(deltas, 50),
-      deltaP99Ms: percentile(deltas, 99),
-      deltaMaxMs: Math.max(...deltas),
-      startSkewMs: Math.max(...calls.map((call) => call.startedAt)) - Math.min(...calls.map((call) => call.startedAt)),
-      waitedProcesses: replies.map((reply) => reply.events.waited),
-      errors: [...new Set(calls.filter((call) => !call.ok).map((call) => call.error ?? 'unknown'))],
-    };
-  };
+  const storm = (k: number, processes = workers): Promise<StormRun> => stormOnce(entra, processes, k);
 
   try {
     // The first storm in fresh processes: nobody has subscribed to the lock channel yet.

@@ -4,6 +4,7 @@
 //   npm run bench                      # full run (about 4 minutes on 2 cores; budget 8)
 //   npm run bench -- --quick           # reduced iterations and sizes (about 35 s)
 //   npm run bench -- --only=silent,storm   # a subset (written to latest-partial.json)
+//   npm run bench -- --only=postgres       # PostgreSQL beside Redis (starts its own PostgreSQL unless POSTGRES_URL is set)
 //
 // It starts its own fake Entra ID (in this process) and its own redis-server on a free port, unless
 // REDIS_URL is set; every key it writes carries a unique prefix and is deleted at the end.
@@ -26,6 +27,7 @@ import { memory } from './memory';
 import { coherence } from './coherence';
 import { fleetFlight } from './fleet-flight';
 import { silentTelemetry } from './silent-telemetry';
+import { postgres } from './postgres';
 
 const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkResult>> = {
   silent: silentCacheHit,
@@ -36,6 +38,7 @@ const BENCHMARKS: Record<string, (context: BenchContext) => Promise<BenchmarkRes
   coherence,
   flight: fleetFlight,
   telemetry: silentTelemetry,
+  postgres,
 };
 
 async function main(): Promise<void> {

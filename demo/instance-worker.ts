@@ -1,11 +1,12 @@
-// One app instance in its own OS process for `npm start -- --redis <url>`: our
-// DistributedClientApplication on Redis (token cache and lock store), and a plain
-// ConfidentialClientApplication for comparison. Driven by JSON lines on stdin.
+// One app instance in its own OS process for `npm start -- --redis <url>` (or `--postgres <url>`):
+// our DistributedClientApplication on Redis (token cache and lock store), or on PostgreSQL with no
+// Redis at all, and a plain ConfidentialClientApplication for comparison. Driven by JSON lines on stdin.
 import { createInterface } from 'node:readline';
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
+import KeyvPostgres from '@keyv/postgres';
 import { ConfidentialClientApplication } from '@azure/msal-node';
-import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../src';
+import { DistributedClientApplication, DistributedTokenCache, PostgresLockStore, RedisLockStore } from '../src';
 import { attempt } from './attempt';
 
 const env = (name: string): string => process.env[name] ?? '';
@@ -18,9 +19,17 @@ const msalConfig = {
   },
 };
 const redisUrl = env('DEMO_REDIS_URL');
+const postgresUrl = env('DEMO_POSTGRES_URL');
 const cache = new DistributedTokenCache({
-  store: new Keyv({ store: new KeyvRedis(redisUrl) }),
-  lockStore: new RedisLockStore({ url: redisUrl, keyPrefix: env('DEMO_KEY_PREFIX') }),
+  ...(postgresUrl
+    ? {
+        store: new Keyv({ store: new KeyvPostgres({ uri: postgresUrl }) }),
+        lockStore: new PostgresLockStore({ connectionString: postgresUrl }),
+      }
+    : {
+        store: new Keyv({ store: new KeyvRedis(redisUrl) }),
+        lockStore: new RedisLockStore({ url: redisUrl, keyPrefix: env('DEMO_KEY_PREFIX') }),
+      }),
   keyPrefix: env('DEMO_KEY_PREFIX'),
 });
 const ours = new DistributedClientApplication(msalConfig, { cache });

@@ -24,6 +24,8 @@ Options:
   --instances <n>    app instances, at least 2 (default 3)
   --redis <url>      run each instance as its own OS process sharing this Redis
                      (default: all instances in this process, in-memory stores)
+  --postgres <url>   run each instance as its own OS process sharing this PostgreSQL
+                     database (token cache and lock store, no Redis)
   --latency <ms>     token-endpoint latency of the fake Entra ID (default 80)
   --json             print machine-readable results on stdout
   -h, --help         show this help`;
@@ -45,6 +47,7 @@ function parseOptions(argv: string[]) {
       users: { type: 'string' },
       instances: { type: 'string' },
       redis: { type: 'string' },
+      postgres: { type: 'string' },
       latency: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -54,14 +57,25 @@ function parseOptions(argv: string[]) {
   });
   if (values.redis !== undefined && !/^rediss?:\/\//.test(values.redis))
     throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${values.redis}"`);
+  if (values.postgres !== undefined && !/^postgres(ql)?:\/\//.test(values.postgres))
+    throw new UsageError(`--postgres must be a postgres:// or postgresql:// URL, got "${values.postgres}"`);
+  if (values.redis !== undefined && values.postgres !== undefined) throw new UsageError('--redis and --postgres cannot be used together');
   return {
     help: values.help,
     json: values.json,
     redis: values.redis,
+    postgres: values.postgres,
     users: integerOption(values.users, 'users', 25, 1),
     instances: integerOption(values.instances, 'instances', 3, 2),
     latencyMs: integerOption(values.latency, 'latency', 80, 0),
   };
+}
+
+/** The URL with its password, if any, masked (it is printed). */
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
 }
 
 async function main(): Promise<void> {
@@ -86,12 +100,13 @@ async function main(): Promise<void> {
   const caDirectory = mkdtempSync(join(tmpdir(), 'msal-distributed-cache-demo-'));
   let instances: Instances | undefined;
   try {
-    const mode = options.redis
-      ? `${options.instances} OS processes sharing ${options.redis}`
+    const shared = options.redis ?? options.postgres;
+    const mode = shared
+      ? `${options.instances} OS processes sharing ${withoutPassword(shared)}`
       : `${options.instances} instances in this process, in-memory Keyv and MemoryLockStore`;
     progress(`Fake Entra ID at ${entra.authority} (token endpoint latency ${options.latencyMs} ms)`);
     progress(`App instances: ${mode}`);
-    if (options.redis) {
+    if (shared) {
       writeFileSync(join(caDirectory, 'ca.pem'), entra.caCertPem);
       const { auth } = entra.msalConfig();
       instances = await processInstances(options.instances, {
@@ -100,7 +115,7 @@ async function main(): Promise<void> {
         DEMO_CLIENT_SECRET: auth.clientSecret,
         DEMO_AUTHORITY: auth.authority,
         DEMO_HOST: entra.host,
-        DEMO_REDIS_URL: options.redis,
+        ...(options.redis ? { DEMO_REDIS_URL: options.redis } : { DEMO_POSTGRES_URL: options.postgres! }),
         DEMO_KEY_PREFIX: `demo-${randomUUID()}:`,
       });
     } else {
@@ -118,7 +133,7 @@ async function main(): Promise<void> {
 
     if (options.json) {
       process.stdout.write(
-        `${JSON.stringify({ mode: options.redis ? 'redis' : 'embedded', instances: options.instances, users: options.users, tokenLatencyMs: options.latencyMs, results: summaries }, null, 2)}\n`,
+        `${JSON.stringify({ mode: options.redis ? 'redis' : options.postgres ? 'postgres' : 'embedded', instances: options.instances, users: options.users, tokenLatencyMs: options.latencyMs, results: summaries }, null, 2)}\n`,
       );
     } else {
       process.stdout.write(`\n${renderTable(summaries)}\n\n`);

@@ -2,7 +2,9 @@
 import { createInterface } from 'node:readline';
 import Keyv from 'keyv';
 import KeyvRedis from '@keyv/redis';
-import { DistributedClientApplication, DistributedTokenCache, RedisLockStore } from '../../src';
+import KeyvPostgres from '@keyv/postgres';
+import { DistributedClientApplication, DistributedTokenCache, PostgresLockStore, RedisLockStore } from '../../src';
+import type { LockStore } from '../../src';
 
 export type Operations = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
 
@@ -55,6 +57,26 @@ export function redisAppFromEnv(): { lockStore: RedisLockStore; cache: Distribut
   const lockStore = new RedisLockStore({ url: env('REDIS_URL'), keyPrefix: env('KEY_PREFIX') });
   const cache = new DistributedTokenCache({
     store: new Keyv({ store: new KeyvRedis(env('REDIS_URL')) }),
+    keyPrefix: env('KEY_PREFIX'),
+    lockStore,
+  });
+  return { lockStore, cache, app: new DistributedClientApplication(msalConfigFromEnv(), { cache }) };
+}
+
+/**
+ * The app of a bench instance on the shared stores: on PostgreSQL at POSTGRES_URL when it is set
+ * (@keyv/postgres and PostgresLockStore, no Redis), else as {@link redisAppFromEnv}.
+ */
+export function appFromEnv(): {
+  lockStore: LockStore & { waitingKeys?: number };
+  cache: DistributedTokenCache;
+  app: DistributedClientApplication;
+} {
+  const postgresUrl = process.env.POSTGRES_URL;
+  if (!postgresUrl) return redisAppFromEnv();
+  const lockStore = new PostgresLockStore({ connectionString: postgresUrl });
+  const cache = new DistributedTokenCache({
+    store: new Keyv({ store: new KeyvPostgres({ uri: postgresUrl }) }),
     keyPrefix: env('KEY_PREFIX'),
     lockStore,
   });

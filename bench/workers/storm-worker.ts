@@ -1,11 +1,11 @@
 // One app instance for the duplicate-storm benchmark: DistributedClientApplication on Redis with a
-// RedisLockStore shared by all instances. `storm` fires `count` identical acquireTokenByCode calls at
+// RedisLockStore shared by all instances (or on PostgreSQL with PostgresLockStore when POSTGRES_URL is set). `storm` fires `count` identical acquireTokenByCode calls at
 // once, at the wall-clock time `startAt`, and reports when each one ended. `warmUp` does the app's
 // start-up work (app.warmUp()).
 import { performance } from 'node:perf_hooks';
-import { describe, redisAppFromEnv, serve } from '../lib/worker-serve';
+import { appFromEnv, describe, serve } from '../lib/worker-serve';
 
-const { lockStore, cache, app } = redisAppFromEnv();
+const { lockStore, cache, app } = appFromEnv();
 
 const counts = { redeemed: 0, joined: 0, waited: 0, answered: 0 };
 app.on('redeem:redeemed', () => counts.redeemed++);
@@ -49,7 +49,7 @@ serve(
       await app.warmUp();
       return {};
     },
-    state: async () => ({ redemptionsInFlight: app.redemptionsInFlight, waitingKeys: lockStore.waitingKeys }),
+    state: async () => ({ redemptionsInFlight: app.redemptionsInFlight, waitingKeys: lockStore.waitingKeys ?? 0 }),
   },
   () => cache.close(),
 );

@@ -53,6 +53,22 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
+/** Clients given an 'error' listener already (a pooled client is checked out many times). */
+const listened = new WeakSet<PostgresPoolClient>();
+
+/**
+ * A checked-out client emits 'error' when its connection is lost (server restart); without a
+ * listener that would end the process. The statement under way rejects as well, and the call
+ * destroys the client, so the listener has nothing else to do.
+ */
+function withErrorListener(client: PostgresPoolClient): PostgresPoolClient {
+  if (!listened.has(client)) {
+    listened.add(client);
+    client.on?.('error', (() => undefined) as never);
+  }
+  return client;
+}
+
 /** The pool of one lock store, and its calls under a deadline. */
 export class PostgresConnection {
   readonly #options: ResolvedPostgresOptions;
@@ -88,7 +104,7 @@ export class PostgresConnection {
 
   /** A client checked out within `deadlineAt`; one checked out too late goes back to the pool. */
   async checkout(deadlineAt: number, operation: string): Promise<PostgresPoolClient> {
-    const checkingOut = this.pool().connect();
+    const checkingOut = this.pool().connect().then(withErrorListener);
     try {
       return await withDeadline(checkingOut, remainingMs(deadlineAt), `PostgreSQL ${operation} (connect)`, this.#options.commandTimeoutMs);
     } catch (error) {
