@@ -482,6 +482,26 @@ export const mutations: Mutation[] = [
     tests: ['__tests__/telemetry/metrics.test.ts'],
     testNamePattern: 'registered later',
   },
+  // Issue 17: PostgreSQL keeps the guarantees of Redis.
+  {
+    id: 'g6-postgres-cas-unchecked',
+    guarantee: 'G6',
+    description: 'the PostgreSQL partition store writes whatever version is stored (a late write overwrites newer data)',
+    file: 'src/cache/postgres-partition-store.ts',
+    original: 'const matched = `${EFFECTIVE_VERSION} = $2`;',
+    replacement: "const matched = 'TRUE';",
+    tests: ['__tests__/cache/postgres-partition-store.test.ts'],
+    testNamePattern: 'late write',
+  },
+  {
+    id: 'g1-postgres-busy-claim-granted',
+    guarantee: 'G1',
+    description: 'PostgresLockStore grants a claim that another caller holds (two redeemers of one code)',
+    file: 'src/lock/postgres/postgres-lock-store.ts',
+    original: "if (current.owner !== undefined) return { state: 'busy' };",
+    replacement: '',
+    tests: ['__tests__/lock/postgres-lock-store.test.ts'],
+  },
   // G13: identity never comes from an unauthenticated record.
   {
     id: 'g13-record-mac-unchecked',
